@@ -1,0 +1,20 @@
+# %% [markdown]
+# # Validation and the scoreboard
+#
+# Triple collocation, station and truth metrics for every product, and the scoreboard (DESIGN.md section 7).
+#
+# ## Overview
+#
+# This chapter is stage `08_validation` of the pipeline. It reads the canonical inputs of the study under
+# `data/runs/<study>/inputs/` and writes its outputs beside them.
+
+# %% tags=["parameters"]
+study = "data/studies/tiny.yml"  # study file
+run_dir = ""  # run directory; default data/runs/<study name>
+
+# %%
+from smlib import notebook
+
+ctx = notebook.setup(study, run_dir, "validation")
+print(f"study {ctx.study.name}: {ctx.study.region}, {ctx.study.start.date()} to {ctx.study.end.date()}")
+print("inputs present:", sorted(p.stem for p in ctx.inputs.glob("*.nc")))

@@ -1,0 +1,1 @@
+"""The synthetic study region: a known-truth observing-system simulation (DESIGN.md section 5)."""
