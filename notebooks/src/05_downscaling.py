@@ -11,6 +11,8 @@
 # %% tags=["parameters"]
 study = "data/studies/tiny.yml"  # study file
 run_dir = ""  # run directory; default data/runs/<study name>
+# --- Part 1 parameters: LightGBM ---
+# --- Part 2 parameters: neural network ---
 
 # %%
 from smlib import notebook
@@ -18,3 +20,12 @@ from smlib import notebook
 ctx = notebook.setup(study, run_dir, "downscaling")
 print(f"study {ctx.study.name}: {ctx.study.region}, {ctx.study.start.date()} to {ctx.study.end.date()}")
 print("inputs present:", sorted(p.stem for p in ctx.inputs.glob("*.nc")))
+
+# %% [markdown]
+# ## Part 1: LightGBM two-layer downscaling (seed 000)
+
+# %% [markdown]
+# ## Part 2: neural-network downscaling (seed 003)
+
+# %% [markdown]
+# ## Summary
