@@ -142,7 +142,7 @@ def block_mean(da: xr.DataArray, target: Grid, min_valid: float = 0.0) -> xr.Dat
 def cell_mean_anomaly(da: xr.DataArray, coarse: Grid) -> xr.DataArray:
     """``da`` minus the mean of its own coarse cell (broadcast back to the fine grid).
 
-    The ``truth_fine`` score of DESIGN.md section 7 compares these anomalies.
+    The fine-detail score of DESIGN.md section 7 compares these anomalies.
     """
     cm = block_mean(da, coarse)
     return da - replicate(cm, da["lat"].values, da["lon"].values)
@@ -189,8 +189,10 @@ def idw(da: xr.DataArray, lat, lon, k: int = 4, power: float = 2.0) -> xr.DataAr
     k = min(k, d.shape[1])
     nn = np.argsort(d, axis=1)[:, :k]
     dn = np.take_along_axis(d, nn, axis=1)
+    exact = dn < 1e-12
     w = 1.0 / np.maximum(dn, 1e-12) ** power
-    w[dn < 1e-12] = 1e12
+    # a pixel on a centre takes that centre's value alone
+    w = np.where(exact.any(axis=1, keepdims=True), exact.astype(float), w)
     other = [dim for dim in da.dims if dim not in ("lat", "lon")]
     arr = da.transpose(*other, "lat", "lon").values
     flat = arr.reshape(arr.shape[:-2] + (-1,))

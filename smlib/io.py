@@ -4,7 +4,8 @@ Layout under a run directory ``data/runs/<study>/``::
 
     study.yml                 the effective study (after --set), written by the runner
     inputs/<name>.nc          canonical inputs (static, modis, glass, smap, amsr2, ascat, fy3c,
-                              model_<name>, forcing, stations, truth)
+                              model_<name>, forcing, stations; synthetic studies also hold the
+                              reference fields that only smlib.validate reads)
     products/<product>.nc     method outputs: variables ``ssm`` and/or ``rzsm`` (m3/m3) on the
                               product's own grid; products scored at stations from
                               cross-validation also write ``products/<product>_stations.nc``
@@ -15,8 +16,9 @@ Layout under a run directory ``data/runs/<study>/``::
 
 Every file goes through :func:`write_dataset` / :func:`write_table`: provenance attributes and an
 atomic write (temporary file, then rename), so an interrupted run never leaves a half-written file
-where a good one stood. Methods never read ``truth``: :func:`read_input` refuses it; only
-:mod:`smlib.validate` and the synthetic generator touch it.
+where a good one stood. :func:`read_input` reads only the inputs listed in :data:`CANONICAL` (and
+``model_<name>``): the synthetic study's reference fields are not among them and are read only by
+:mod:`smlib.validate`.
 """
 
 from __future__ import annotations
@@ -45,7 +47,6 @@ CANONICAL: dict[str, str] = {
     "fy3c": "0.25 deg daily FY3C-like ssm, tbv_x, tbh_x",
     "forcing": "0.25 deg daily precip, precip_mswep, t2m, ssrd, vpd, wind",
     "stations": "station time series (station, time): ssm, rzsm, precip",
-    "truth": "synthetic truth (validation only): ssm, rzsm, ndvi, lst_day, precip",
 }
 MODEL_DESCRIPTION = "0.25 deg daily gap-free model ssm, rzsm"
 
@@ -194,10 +195,11 @@ def read_input(run_dir: str | os.PathLike, name: str, variables=None, load: bool
     """Read canonical input ``name`` (``static``, ``smap``, ``model_gleam``...) of a run.
 
     ``variables`` selects variables and raises :class:`InputError` naming any that are absent.
-    ``truth`` is refused: methods never read the truth (validation uses :mod:`smlib.validate`).
+    Only canonical method inputs are served; anything else (including the synthetic study's
+    reference fields, which only :mod:`smlib.validate` reads) is refused with the list of valid names.
     """
-    if name == "truth":
-        raise InputError("methods may not read the synthetic truth: only smlib.validate does")
+    if name not in CANONICAL and not name.startswith("model_"):
+        raise InputError(f"{name!r} is not a canonical method input; valid: {', '.join(CANONICAL)}, model_<name>")
     path = inputs_dir(run_dir) / f"{name}.nc"
     ds = open_dataset(path, what=describe_input(name), load=load)
     if variables is not None:

@@ -247,10 +247,15 @@ def parse_set(expr: str) -> tuple[list[str], object]:
 
 
 def apply_overrides(raw: dict, sets=()) -> dict:
-    """Return a copy of ``raw`` with each ``"a.b.c=value"`` of ``sets`` applied."""
+    """Return a copy of ``raw`` with each ``"a.b.c=value"`` of ``sets`` applied.
+
+    ``"<stage>.key=value"`` is shorthand for ``"stages.<stage>.key=value"``.
+    """
     out = copy.deepcopy(raw)
     for expr in sets or ():
         parts, value = parse_set(expr)
+        if parts[0] in STAGE_KEYS:
+            parts = ["stages", *parts]
         node = out
         for p in parts[:-1]:
             if not isinstance(node.get(p, {}), dict):

@@ -1,0 +1,697 @@
+"""ML-DA (seed 002): TC-R merged labels, a LightGBM soil-moisture simulator and Newtonian nudging.
+
+The method of seed 002 ("Spatiotemporal seamless global surface soil moisture", IEEE Dataport 2025)
+in three steps, all on the 0.25 deg grid:
+
+1. **Labels.** Several surface soil-moisture products (SMAP-like, ASCAT-like, model products) are
+   brought to one grid (:func:`conservative_regrid` for the 0.36 deg SMAP grid), rescaled to a common
+   reference (:func:`rescale_meanstd` or :func:`rescale_cdf`), and merged per pixel with weights from
+   their triple-collocation correlations (TC-R, McColl et al. 2014; :func:`product_tcr`,
+   :func:`tcr_weights`, :func:`weighted_merge`). Product ``tcr_merged``.
+2. **Simulator.** A LightGBM regressor predicts today's soil moisture from today's forcings (ERA5-like
+   and MSWEP-like precipitation, 2-m temperature, radiation, VPD, wind), antecedent-precipitation
+   features (:func:`antecedent_precip_index`, :func:`precip_sum`), static fields aggregated to 0.25
+   deg (:func:`static_features`) and the previous day's soil moisture (the *state*). Run forward in
+   time on its own previous output (:func:`forward_run`), it is a data-driven land-surface model:
+   product ``mlda_openloop``.
+3. **Assimilation.** Newtonian nudging (Hoke and Anthes 1976; Houser et al. 1998) of SMAP-like
+   observations into the state, ``SM_a = SM_f + G (SM_obs - SM_f)`` where observed (:func:`nudge`),
+   the run continuing from the analysed state; the gain ``G`` is chosen by cross-validation on
+   withheld observations (:func:`select_gain`): product ``mlda``.
+
+Evaluation (:func:`cross_validate`): ten-fold random cross-validation over pixel-days, as the paper
+does, and spatial-block cross-validation beside it (whole blocks of pixels held out, so neighbouring
+autocorrelated samples cannot leak between training and test folds).
+
+Everything here works on the inputs a method may read (``smlib.io.read_input``); scoring against
+the synthetic reference field is done by :mod:`smlib.validate` in the notebook.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+import xarray as xr
+
+from .errors import DataError, InputError
+
+#: Products merged into the labels by default (names of canonical inputs; ``model_<name>`` for models).
+DEFAULT_LABEL_PRODUCTS = ("smap", "ascat", "model_gleam", "model_noah", "model_cldas", "model_geos5",
+                          "model_era5land")
+#: Forcing variables used as predictors (``inputs/forcing.nc``).
+FORCING_VARS = ("precip", "precip_mswep", "t2m", "ssrd", "vpd", "wind")
+#: Static fields aggregated to 0.25 deg when present (``inputs/static.nc``).
+STATIC_VARS = ("dem", "slope", "sand", "clay", "water_fraction")
+#: Name of the state feature (previous day's soil moisture, m3/m3).
+STATE = "sm_prev"
+
+
+# =================================================================================== 1. labels
+def _edges(centres: np.ndarray) -> np.ndarray:
+    c = np.asarray(centres, dtype=float)
+    if c.size < 2:
+        raise DataError("need at least two cell centres along each axis to infer cell edges")
+    res = abs(c[1] - c[0])
+    sign = 1.0 if c[1] > c[0] else -1.0
+    return np.concatenate([c - sign * res / 2, [c[-1] + sign * res / 2]])
+
+
+def overlap_matrix(src_edges, dst_edges) -> np.ndarray:
+    """Overlap length of each destination interval with each source interval, shape ``(ndst, nsrc)``.
+
+    Edges are monotonic (ascending or descending) arrays of length ``n + 1`` in any unit; used with
+    ``sin(lat)`` edges the overlaps are proportional to cell area on the sphere.
+    """
+    s = np.sort(np.stack([src_edges[:-1], src_edges[1:]], axis=1), axis=1)
+    d = np.sort(np.stack([dst_edges[:-1], dst_edges[1:]], axis=1), axis=1)
+    lo = np.maximum(d[:, None, 0], s[None, :, 0])
+    hi = np.minimum(d[:, None, 1], s[None, :, 1])
+    return np.clip(hi - lo, 0.0, None)
+
+
+def conservative_regrid(da: xr.DataArray, target, min_valid: float = 0.5) -> xr.DataArray:
+    """Area-weighted (first-order conservative) regridding of ``da`` ``(..., lat, lon)`` onto ``target``.
+
+    Each target cell takes the mean of the source cells that overlap it, weighted by the overlap
+    area on the sphere (latitude overlaps measured in ``sin(lat)``, longitude overlaps in degrees);
+    NaN source cells are left out and the weights renormalised. A target cell whose valid overlap is
+    less than ``min_valid`` of its area becomes NaN. This is how the 0.36 deg SMAP grid, which does not
+    nest in the 0.25 deg grid, is brought to 0.25 deg (Jones 1999, Mon. Weather Rev. 127, 2204-2210).
+
+    ``target`` is a :class:`smlib.grid.Grid`. Vectorized: two matrix products per call.
+    """
+    if not 0.0 <= min_valid <= 1.0:
+        raise DataError(f"min_valid must be a fraction in [0, 1], got {min_valid}")
+    slat = np.asarray(da["lat"].values, dtype=float)
+    slon = np.asarray(da["lon"].values, dtype=float)
+    dlat_e = _edges(np.asarray(target.lat, dtype=float)) if target.nlat > 1 else \
+        np.array([target.north, target.south], dtype=float)
+    dlon_e = _edges(np.asarray(target.lon, dtype=float)) if target.nlon > 1 else \
+        np.array([target.west, target.east], dtype=float)
+    A = overlap_matrix(np.sin(np.radians(_edges(slat))), np.sin(np.radians(dlat_e)))  # (nlat_t, nlat_s)
+    B = overlap_matrix(_edges(slon), dlon_e)  # (nlon_t, nlon_s)
+    other = [d for d in da.dims if d not in ("lat", "lon")]
+    arr = da.transpose(*other, "lat", "lon").values.astype("float64")
+    lead = arr.shape[:-2]
+    flat = arr.reshape((-1, slat.size, slon.size))
+    valid = np.isfinite(flat)
+    s = np.einsum("rl,tlm,cm->trc", A, np.where(valid, flat, 0.0), B, optimize=True)
+    w = np.einsum("rl,tlm,cm->trc", A, valid.astype(float), B, optimize=True)
+    cell = np.abs(np.diff(np.sin(np.radians(dlat_e))))[:, None] * np.abs(np.diff(dlon_e))[None, :]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = s / w
+    out[(w <= 0) | (w < min_valid * cell[None] - 1e-12)] = np.nan
+    coords = {d: da[d] for d in other if d in da.coords}
+    coords.update({"lat": target.lat, "lon": target.lon})
+    return xr.DataArray(out.reshape(lead + target.shape).astype("float32"), dims=(*other, "lat", "lon"),
+                        coords=coords, attrs=dict(da.attrs), name=da.name)
+
+
+def rescale_meanstd(x: xr.DataArray, ref: xr.DataArray, dim: str = "time") -> xr.DataArray:
+    """Mean/standard-deviation matching of ``x`` to ``ref`` per pixel: ``(x - mean_x) sd_ref / sd_x + mean_ref``.
+
+    Means and standard deviations are taken over ``dim`` on the days both are valid (so a gappy
+    reference such as SMAP does not bias the match). Units become those of ``ref``. Pixels with fewer
+    than three common days, or no variance, become NaN. Reference: Draper et al. (2009), Remote Sens.
+    Environ. 113, 703-710; pytesmo ``scaling.mean_std``.
+    """
+    both = x.notnull() & ref.notnull()
+    xm = x.where(both)
+    rm = ref.where(both)
+    n = both.sum(dim)
+    sx = xm.std(dim)
+    sr = rm.std(dim)
+    ok = (n >= 3) & (sx > 0)
+    out = (x - xm.mean(dim)) * (sr / sx.where(ok)) + rm.mean(dim)
+    return out.astype("float32").rename(x.name)
+
+
+def rescale_cdf(x: xr.DataArray, ref: xr.DataArray, dim: str = "time", n_quantiles: int = 21) -> xr.DataArray:
+    """Piecewise-linear CDF matching of ``x`` to ``ref`` per pixel (Reichle and Koster 2004, GRL 31, L19501).
+
+    The ``n_quantiles`` percentiles (0..100) of ``x`` and ``ref`` on their common valid days define a
+    piecewise-linear transfer function per pixel; values beyond the end percentiles are extended with
+    the slope of the outermost segment. Vectorized over pixels. Pixels with fewer than
+    ``n_quantiles`` common days become NaN.
+    """
+    if n_quantiles < 3:
+        raise DataError(f"n_quantiles must be at least 3, got {n_quantiles}")
+    both = x.notnull() & ref.notnull()
+    q = np.linspace(0, 100, n_quantiles)
+    other = [d for d in x.dims if d != dim]
+    xv = x.transpose(dim, *other).values.astype(float)
+    shape = xv.shape
+    xv = xv.reshape(shape[0], -1)
+    bv = both.transpose(dim, *other).values.reshape(shape[0], -1)
+    rv = ref.transpose(dim, *other).values.astype(float).reshape(shape[0], -1)
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            px = np.nanpercentile(np.where(bv, xv, np.nan), q, axis=0)  # (Q, P)
+            pr = np.nanpercentile(np.where(bv, rv, np.nan), q, axis=0)
+    # strictly increasing source percentiles (ties -> tiny ramp) so every segment has a slope
+    px = px + np.arange(n_quantiles)[:, None] * 1e-9
+    k = np.clip((xv[None] >= px[:, None, :]).sum(0) - 1, 0, n_quantiles - 2)  # (T, P)
+    cols = np.arange(xv.shape[1])[None, :]
+    x0, x1 = px[k, cols], px[k + 1, cols]
+    y0, y1 = pr[k, cols], pr[k + 1, cols]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = y0 + (xv - x0) * (y1 - y0) / (x1 - x0)
+    few = bv.sum(0) < n_quantiles
+    out[:, few] = np.nan
+    return x.copy(data=out.reshape(shape).astype("float32").transpose(
+        *[list((dim, *other)).index(d) for d in x.dims])).rename(x.name)
+
+
+def rescale(x: xr.DataArray, ref: xr.DataArray, method: str = "meanstd", dim: str = "time") -> xr.DataArray:
+    """Rescale ``x`` to the climatology of ``ref`` with ``method`` ``meanstd``, ``cdf`` or ``none``."""
+    if method == "meanstd":
+        return rescale_meanstd(x, ref, dim)
+    if method == "cdf":
+        return rescale_cdf(x, ref, dim)
+    if method == "none":
+        return x
+    raise DataError(f"rescale method must be 'meanstd', 'cdf' or 'none', got {method!r}")
+
+
+def product_group(name: str) -> str:
+    """Error-independence group of a product: all ``model_*`` share one group (they share model
+    structure and forcing, so their errors correlate); every satellite product is its own group."""
+    return "model" if name.startswith("model_") else name
+
+
+def tc_triplets(names, groups=None) -> list[tuple[str, str, str]]:
+    """All triplets of ``names`` whose members come from three different error groups
+    (:func:`product_group` unless ``groups`` maps name -> group). Raises if there are none."""
+    groups = groups or {n: product_group(n) for n in names}
+    out = [t for t in itertools.combinations(names, 3) if len({groups[n] for n in t}) == 3]
+    if not out:
+        raise DataError(f"no triplet of independent products among {list(names)} (groups {groups}): triple "
+                        "collocation needs three products whose errors are independent, e.g. an active and a "
+                        "passive satellite product and a model")
+    return out
+
+
+def product_tcr(stack: xr.DataArray, dim: str = "time", groups=None, min_r: float = 0.0):
+    """TC-R of every product of ``stack`` ``(product, time, lat, lon)``, per pixel.
+
+    Triple collocation (covariance notation, McColl et al. 2014) is run with
+    :func:`smlib.validate.triple_collocation` on every triplet of :func:`tc_triplets`; a product's
+    TC-R is the mean over the valid triplets it belongs to. Returns ``(tc_r, n_triplets)``,
+    DataArrays ``(product, lat, lon)``; TC-R is NaN where no triplet was valid or the estimate is
+    below ``min_r``.
+    """
+    from . import validate
+
+    names = [str(n) for n in stack["product"].values]
+    trip = tc_triplets(names, groups)
+    acc = {n: [] for n in names}
+    for a, b, c in trip:
+        x, y, z = (stack.sel(product=n).drop_vars("product") for n in (a, b, c))
+        tc = validate.triple_collocation(x, y, z, dim=dim)
+        r = tc["tc_r"].where(tc["valid"].astype(bool))
+        for i, n in enumerate((a, b, c)):
+            acc[n].append(r.isel(product=i, drop=True) if "product" in r.dims else r[i])
+    per = []
+    counts = []
+    for n in names:
+        if acc[n]:
+            s = xr.concat(acc[n], dim="triplet")
+            s = s.where(s >= min_r)
+            per.append(s.mean("triplet", skipna=True))
+            counts.append(s.notnull().sum("triplet"))
+        else:
+            tmpl = stack.isel({dim: 0}).sel(product=n, drop=True)
+            per.append(xr.full_like(tmpl, np.nan, dtype=float))
+            counts.append(xr.zeros_like(tmpl, dtype=int))
+    tcr = xr.concat(per, dim="product").assign_coords(product=names).rename("tc_r")
+    cnt = xr.concat(counts, dim="product").assign_coords(product=names).rename("n_triplets")
+    return tcr, cnt
+
+
+def tcr_weights(tc_r: xr.DataArray, scheme: str = "optimal", max_r: float = 0.98, fill: str = "median"):
+    """Merging weights ``(product, lat, lon)`` from TC-R, summing to one over ``product`` per pixel.
+
+    ``scheme``:
+
+    - ``optimal``: ``w_i ~ R_i / (1 - R_i^2)``, the weights that maximise the correlation of the merged
+      series with the unknown signal when the products are scaled to equal variance and their errors
+      are independent (with ``x_i = R_i s + (1 - R_i^2)^0.5 e_i``; Gruber et al. 2017, IEEE TGRS 55,
+      6780-6792, in correlation form);
+    - ``r2``: ``w_i ~ R_i^2`` (the squared TC-R, i.e. explained signal variance);
+    - ``r``: ``w_i ~ R_i``.
+
+    TC-R is clipped to ``[0, max_r]`` (an estimate near one would take all the weight). Where a
+    product's TC-R is missing, ``fill='median'`` uses its median TC-R over the domain, ``fill='zero'``
+    gives it no weight. A pixel where every weight is zero falls back to equal weights.
+    """
+    if not 0 < max_r < 1:
+        raise DataError(f"max_r must be in (0, 1), got {max_r}")
+    r = tc_r.astype(float)
+    if fill == "median":
+        r = r.fillna(r.median([d for d in r.dims if d != "product"], skipna=True))
+    elif fill != "zero":
+        raise DataError(f"fill must be 'median' or 'zero', got {fill!r}")
+    r = r.fillna(0.0).clip(0.0, max_r)
+    if scheme == "optimal":
+        w = r / (1.0 - r ** 2)
+    elif scheme == "r2":
+        w = r ** 2
+    elif scheme == "r":
+        w = r
+    else:
+        raise DataError(f"scheme must be 'optimal', 'r2' or 'r', got {scheme!r}")
+    tot = w.sum("product")
+    n = w.sizes["product"]
+    w = xr.where(tot > 0, w / tot.where(tot > 0), 1.0 / n)
+    return w.rename("weight")
+
+
+def weighted_merge(stack: xr.DataArray, weights: xr.DataArray) -> xr.DataArray:
+    """Merge ``stack`` ``(product, time, lat, lon)`` with ``weights`` ``(product, lat, lon)``:
+    ``m = sum_i w_i x_i / sum_i w_i`` over the products valid on that pixel-day (weights renormalised
+    where a product has a gap); NaN where none is valid."""
+    ok = stack.notnull()
+    w = weights.broadcast_like(stack).where(ok, 0.0)
+    num = (stack.fillna(0.0) * w).sum("product")
+    den = w.sum("product")
+    return (num / den.where(den > 0)).astype("float32").rename("ssm")
+
+
+def equal_weight_merge(stack: xr.DataArray) -> xr.DataArray:
+    """The baseline: the plain mean of the rescaled products valid on each pixel-day."""
+    return stack.mean("product", skipna=True).astype("float32").rename("ssm")
+
+
+def load_label_stack(run_dir, names, target, smap_min_valid: float = 0.5, qc_max: int | None = 0):
+    """Read the surface soil moisture of ``names`` (``smap``, ``ascat``, ``model_<name>``...) on ``target``.
+
+    SMAP-like ``ssm`` (0.36 deg) is brought to the 0.25 deg ``target`` grid by
+    :func:`conservative_regrid` after masking retrievals whose ``qc`` exceeds ``qc_max`` (``None``
+    keeps all); products already on ``target`` are taken as they are (ASCAT-like ``ssm`` stays in %,
+    rescaling handles the units). Returns a ``(product, time, lat, lon)`` DataArray.
+    """
+    from .grid import grid_of
+    from .io import read_input
+
+    arrays = []
+    for n in names:
+        ds = read_input(run_dir, n)
+        if "ssm" not in ds:
+            raise InputError(f"{n}: has no variable 'ssm' (has {', '.join(ds.data_vars)})")
+        da = ds["ssm"].astype("float32")
+        if qc_max is not None and "qc" in ds:
+            da = da.where(ds["qc"] <= qc_max)
+        g = grid_of(da)
+        if abs(g.res - target.res) > 1e-9 or da.sizes["lat"] != target.nlat or da.sizes["lon"] != target.nlon:
+            da = conservative_regrid(da, target, min_valid=smap_min_valid)
+        else:
+            da = da.assign_coords(lat=target.lat, lon=target.lon)
+        arrays.append(da.drop_vars([c for c in da.coords if c not in ("time", "lat", "lon")]))
+    stack = xr.concat(arrays, dim="product", join="inner").assign_coords(product=list(names))
+    return stack.rename("ssm")
+
+
+@dataclass
+class MergeResult:
+    """What :func:`merge_labels` returns: the merged labels and everything behind them."""
+
+    merged: xr.DataArray      # (time, lat, lon) m3/m3, TC-R weighted
+    equal: xr.DataArray       # (time, lat, lon) m3/m3, equal-weight mean of the same rescaled products
+    rescaled: xr.DataArray    # (product, time, lat, lon) m3/m3
+    tc_r: xr.DataArray        # (product, lat, lon)
+    n_triplets: xr.DataArray  # (product, lat, lon)
+    weights: xr.DataArray     # (product, lat, lon)
+    params: dict = field(default_factory=dict)
+
+
+def merge_labels(stack: xr.DataArray, reference: str = "smap", rescale_method: str = "meanstd",
+                 scheme: str = "optimal", max_r: float = 0.98, groups=None) -> MergeResult:
+    """TC-R merging of a ``(product, time, lat, lon)`` stack into label data (seed 002, step 1).
+
+    1. TC-R of every product (:func:`product_tcr`; TC-R does not depend on linear rescaling, so it is
+       computed on the products as they are);
+    2. each product rescaled to ``reference``'s climatology (:func:`rescale`), the reference itself kept;
+    3. per-pixel weights (:func:`tcr_weights`) and the weighted mean (:func:`weighted_merge`).
+
+    Pixel-days where every product is missing stay NaN; the model products are gap-free, so in
+    practice the labels are complete.
+    """
+    names = [str(n) for n in stack["product"].values]
+    if reference not in names:
+        raise DataError(f"reference {reference!r} is not among the merged products {names}")
+    tc_r, n_trip = product_tcr(stack, groups=groups)
+    ref = stack.sel(product=reference, drop=True)
+    res = []
+    for n in names:
+        x = stack.sel(product=n, drop=True)
+        res.append(x if n == reference else rescale(x, ref, rescale_method))
+    rescaled = xr.concat(res, dim="product").assign_coords(product=names)
+    w = tcr_weights(tc_r, scheme=scheme, max_r=max_r)
+    merged = weighted_merge(rescaled, w)
+    return MergeResult(merged=merged, equal=equal_weight_merge(rescaled), rescaled=rescaled, tc_r=tc_r,
+                       n_triplets=n_trip, weights=w,
+                       params=dict(reference=reference, rescale=rescale_method, scheme=scheme, max_r=max_r))
+
+
+# ============================================================================ 2. the simulator
+def antecedent_precip_index(p: xr.DataArray, k: float, dim: str = "time") -> xr.DataArray:
+    """Antecedent precipitation index ``API_t = k API_{t-1} + P_t`` (mm), ``API_0 = P_0``.
+
+    ``k`` (0 < k < 1, per day) is the daily recession constant (Kohler and Linsley 1951, US Weather
+    Bureau Res. Pap. 34). A linear recursive filter along ``dim`` (``scipy.signal.lfilter``), so it is
+    vectorized over the grid; missing precipitation counts as zero.
+    """
+    from scipy.signal import lfilter
+
+    if not 0 < k < 1:
+        raise DataError(f"API recession constant k must be in (0, 1), got {k}")
+    axis = p.get_axis_num(dim)
+    out = lfilter([1.0], [1.0, -k], np.nan_to_num(p.values.astype(float)), axis=axis)
+    return p.copy(data=out.astype("float32")).rename(f"api_{k:g}")
+
+
+def precip_sum(p: xr.DataArray, days: int, dim: str = "time") -> xr.DataArray:
+    """Precipitation total (mm) over the last ``days`` days including today (shorter at the start)."""
+    if days < 1:
+        raise DataError(f"days must be at least 1, got {days}")
+    axis = p.get_axis_num(dim)
+    c = np.cumsum(np.nan_to_num(p.values.astype(float)), axis=axis)
+    lag = np.zeros_like(c)
+    idx = [slice(None)] * c.ndim
+    src = [slice(None)] * c.ndim
+    idx[axis] = slice(days, None)
+    src[axis] = slice(None, c.shape[axis] - days)
+    lag[tuple(idx)] = c[tuple(src)]
+    return p.copy(data=(c - lag).astype("float32")).rename(f"psum_{days}d")
+
+
+def static_features(static: xr.Dataset, target, variables=STATIC_VARS, landcover: bool = True) -> xr.Dataset:
+    """Static predictors on ``target`` (0.25 deg): the block means (:func:`smlib.grid.block_mean`) of
+    ``variables`` present in ``static`` and, with ``landcover``, the fraction of each land-cover class."""
+    from .grid import block_mean
+
+    out = {}
+    for v in variables:
+        if v in static:
+            out[v] = block_mean(static[v].astype("float32"), target)
+    if landcover and "landcover" in static:
+        lc = static["landcover"]
+        classes = np.unique(lc.values[np.isfinite(lc.values)]).astype(int)
+        for c in classes:
+            out[f"lc_frac_{c}"] = block_mean((lc == c).astype("float32"), target)
+    if not out:
+        raise InputError(f"static: none of {', '.join(variables)} or landcover present")
+    return xr.Dataset(out)
+
+
+def build_features(forcing: xr.Dataset, static: xr.Dataset | None = None, api_k=(0.5, 0.8, 0.95),
+                   sum_days=(3, 7, 30), precip_var: str = "precip_mswep", doy: bool = True) -> xr.Dataset:
+    """The exogenous predictors ``(time, lat, lon)`` of the simulator (everything but the state).
+
+    Today's forcings (:data:`FORCING_VARS` present in ``forcing``), the antecedent precipitation index
+    of ``precip_var`` for each recession constant in ``api_k`` and its totals over ``sum_days``, day
+    of year as sine and cosine (with ``doy``), and the ``static`` fields broadcast over time.
+    """
+    if precip_var not in forcing:
+        raise InputError(f"forcing: lacks {precip_var!r} (has {', '.join(forcing.data_vars)})")
+    feats = {v: forcing[v].astype("float32") for v in FORCING_VARS if v in forcing}
+    p = forcing[precip_var]
+    for k in api_k:
+        feats[f"api_{k:g}"] = antecedent_precip_index(p, k)
+    for d in sum_days:
+        feats[f"psum_{d}d"] = precip_sum(p, d)
+    ds = xr.Dataset(feats)
+    if doy:
+        day = ds["time"].dt.dayofyear.astype(float)
+        ds["doy_sin"] = np.sin(2 * np.pi * day / 365.25).astype("float32").broadcast_like(p)
+        ds["doy_cos"] = np.cos(2 * np.pi * day / 365.25).astype("float32").broadcast_like(p)
+    if static is not None:
+        for v in static.data_vars:
+            ds[v] = static[v].assign_coords(lat=p["lat"], lon=p["lon"]).broadcast_like(p).astype("float32")
+    return ds.transpose("time", "lat", "lon")
+
+
+def feature_cube(features: xr.Dataset) -> tuple[np.ndarray, list[str]]:
+    """``(time, pixel, feature)`` float32 array of the exogenous features and their names."""
+    names = list(features.data_vars)
+    arr = np.stack([features[v].transpose("time", "lat", "lon").values.reshape(features.sizes["time"], -1)
+                    for v in names], axis=-1).astype("float32")
+    return arr, names
+
+
+def training_samples(cube: np.ndarray, label: np.ndarray):
+    """Samples for one-step training: features at day ``t`` plus the label at ``t-1`` as state,
+    target the label at ``t``. ``cube`` ``(T, P, F)``, ``label`` ``(T, P)``. Returns ``X (N, F+1)``,
+    ``y (N,)``, and the ``(t, pixel)`` index of each sample; samples with a missing target or state
+    are dropped."""
+    X = np.concatenate([cube[1:], label[:-1, :, None]], axis=-1)
+    y = label[1:]
+    t, pix = np.meshgrid(np.arange(1, label.shape[0]), np.arange(label.shape[1]), indexing="ij")
+    ok = np.isfinite(y) & np.isfinite(label[:-1])
+    return X[ok], y[ok], t[ok], pix[ok]
+
+
+@dataclass
+class Simulator:
+    """A LightGBM one-step soil-moisture simulator ``SM_t = f(features_t, SM_{t-1})``.
+
+    ``target='level'`` learns ``SM_t`` directly, ``target='delta'`` learns the change ``SM_t - SM_{t-1}``.
+    Predictions are clipped to ``[sm_min, sm_max]`` (m3/m3), the physical range of the labels.
+    """
+
+    n_estimators: int = 400
+    learning_rate: float = 0.05
+    num_leaves: int = 31
+    min_child_samples: int = 20
+    subsample: float = 0.8
+    colsample_bytree: float = 0.8
+    target: str = "level"
+    n_jobs: int = 1
+    seed: int = 0
+    sm_min: float = 0.0
+    sm_max: float = 0.7
+    feature_names: list = field(default_factory=list)
+    model: object = None
+
+    def _make(self):
+        import lightgbm as lgb
+
+        if self.target not in ("level", "delta"):
+            raise DataError(f"target must be 'level' or 'delta', got {self.target!r}")
+        return lgb.LGBMRegressor(n_estimators=self.n_estimators, learning_rate=self.learning_rate,
+                                 num_leaves=self.num_leaves, min_child_samples=self.min_child_samples,
+                                 subsample=self.subsample, subsample_freq=1 if self.subsample < 1 else 0,
+                                 colsample_bytree=self.colsample_bytree, n_jobs=self.n_jobs,
+                                 random_state=self.seed, verbose=-1)
+
+    def fit(self, X: np.ndarray, y: np.ndarray, feature_names=None) -> "Simulator":
+        """Fit on samples ``X (N, F+1)`` whose last column is the state, targets ``y`` (m3/m3)."""
+        if len(y) < 10:
+            raise DataError(f"only {len(y)} training samples: the simulator needs more labelled days")
+        self.feature_names = list(feature_names or [f"f{i}" for i in range(X.shape[1] - 1)] + [STATE])
+        self.model = self._make()
+        t = y - X[:, -1] if self.target == "delta" else y
+        import pandas as pd
+
+        self.model.fit(pd.DataFrame(X, columns=self.feature_names), t)
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """One step: ``SM_t`` (m3/m3) for rows ``X (N, F+1)`` (last column the previous state)."""
+        if self.model is None:
+            raise DataError("the simulator is not fitted: call fit() first")
+        out = self.model.predict(X, validate_features=False) if _lgb_takes_validate(self.model) else \
+            self.model.predict(X)
+        if self.target == "delta":
+            out = out + X[:, -1]
+        return np.clip(out, self.sm_min, self.sm_max)
+
+    def importance(self):
+        """Gain importance per feature (pandas Series, sorted, fractions summing to one)."""
+        import pandas as pd
+
+        g = self.model.booster_.feature_importance(importance_type="gain")
+        s = pd.Series(g / max(g.sum(), 1e-12), index=self.feature_names)
+        return s.sort_values(ascending=False)
+
+
+def _lgb_takes_validate(model) -> bool:
+    import inspect
+
+    try:
+        return "validate_features" in inspect.signature(model.predict).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def nudge(forecast, obs, gain):
+    """Newtonian nudging: ``SM_a = SM_f + G (SM_obs - SM_f)`` where ``SM_obs`` is finite, else ``SM_f``.
+
+    ``gain`` G is dimensionless in [0, 1] (0 keeps the forecast, 1 replaces it by the observation);
+    arrays broadcast. Reference: Hoke and Anthes (1976), Mon. Weather Rev. 104, 1551-1556; Houser et
+    al. (1998), Water Resour. Res. 34, 3405-3420.
+    """
+    f = np.asarray(forecast, dtype=float)
+    o = np.asarray(obs, dtype=float)
+    g = np.asarray(gain, dtype=float)
+    if np.any((g < 0) | (g > 1)):
+        raise DataError(f"nudging gain G must be in [0, 1], got {np.unique(g)[:5]}")
+    return np.where(np.isfinite(o), f + g * (o - f), f)
+
+
+def forward_run(sim: Simulator, cube: np.ndarray, init: np.ndarray, obs: np.ndarray | None = None,
+                gain=0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Run the simulator forward in time on its own state, optionally nudging observations into it.
+
+    ``cube`` ``(T, P, F)`` exogenous features, ``init`` the state on day 0 ``(P,)`` or ``(M, P)`` for
+    ``M`` members run at once (one LightGBM call per day for all members), ``obs`` ``(T, P)`` or
+    ``(T, M, P)`` observations (NaN = none), ``gain`` a scalar or ``(M,)`` nudging gains. Day 0 is the
+    initial state (nudged if observed); on each later day the forecast uses the previous day's
+    analysed state. Returns ``(analysis, forecast)``, each ``(T, P)`` or ``(T, M, P)``.
+    """
+    T, P, F = cube.shape
+    init = np.asarray(init, dtype=float)
+    single = init.ndim == 1
+    state = init[None] if single else init.copy()
+    M = state.shape[0]
+    g = np.broadcast_to(np.asarray(gain, dtype=float), (M,))[:, None]
+    if obs is not None:
+        obs = np.asarray(obs, dtype=float)
+        obs = np.broadcast_to(obs[:, None] if obs.ndim == 2 else obs, (T, M, P))
+    ana = np.empty((T, M, P), dtype="float32")
+    fc = np.empty((T, M, P), dtype="float32")
+    fc[0] = state
+    if obs is not None:
+        state = nudge(state, obs[0], g)
+    ana[0] = state
+    for t in range(1, T):
+        X = np.concatenate([np.broadcast_to(cube[t], (M, P, F)), state[..., None]], axis=-1).reshape(M * P, F + 1)
+        f = sim.predict(X).reshape(M, P)
+        fc[t] = f
+        state = nudge(f, obs[t], g) if obs is not None else f
+        ana[t] = state
+    if single:
+        return ana[:, 0], fc[:, 0]
+    return ana, fc
+
+
+def to_grid(arr: np.ndarray, like: xr.DataArray, name: str = "ssm") -> xr.DataArray:
+    """Wrap a ``(time, pixel)`` array as ``(time, lat, lon)`` with the coordinates of ``like``."""
+    T = like.sizes["time"]
+    out = xr.DataArray(np.asarray(arr, dtype="float32").reshape(T, like.sizes["lat"], like.sizes["lon"]),
+                       dims=("time", "lat", "lon"),
+                       coords={"time": like["time"], "lat": like["lat"], "lon": like["lon"]}, name=name)
+    from .catalog import attrs
+
+    out.attrs = attrs(name)
+    return out
+
+
+def obs_for_assimilation(obs: xr.DataArray, model: xr.DataArray, method: str = "meanstd") -> xr.DataArray:
+    """Observations rescaled to the model's climatology before assimilation (standard practice: the
+    nudging should correct the model's anomalies, not pull it towards another climatology;
+    Reichle and Koster 2004). ``method`` as in :func:`rescale`."""
+    return rescale(obs, model, method)
+
+
+# ============================================================================ 3. cross-validation
+def _pixel_latlon(like: xr.DataArray):
+    la, lo = np.meshgrid(like["lat"].values, like["lon"].values, indexing="ij")
+    return la.ravel(), lo.ravel()
+
+
+def cv_folds(scheme: str, t, pix, like: xr.DataArray, k: int = 10, block_deg: float = 0.5, seed: int = 0):
+    """Fold id per sample: ``random`` k-fold over pixel-days (the paper's ten-fold CV) or ``spatial``
+    block k-fold (:func:`smlib.cv.spatial_block_kfold` on the pixel centres, whole blocks held out)."""
+    from .cv import random_kfold, spatial_block_kfold
+
+    if scheme == "random":
+        return random_kfold(len(t), k=k, seed=seed)
+    if scheme == "spatial":
+        la, lo = _pixel_latlon(like)
+        pf = spatial_block_kfold(la, lo, block_deg=block_deg, k=k, seed=seed)
+        return pf[pix]
+    raise DataError(f"CV scheme must be 'random' or 'spatial', got {scheme!r}")
+
+
+def cross_validate(sim_kwargs: dict, cube: np.ndarray, label: xr.DataArray, scheme: str = "random",
+                   k: int = 10, block_deg: float = 0.5, seed: int = 0, openloop: bool = True):
+    """Cross-validated simulator predictions, out of fold, on the grid of ``label``.
+
+    For each fold a :class:`Simulator` (``sim_kwargs``) is trained on the other folds' samples and
+    predicts the held-out samples one step ahead (state = label of the previous day): array
+    ``onestep``. With the ``spatial`` scheme and ``openloop``, each fold's model also runs forward
+    on its held-out pixels from the day-0 label, on its own state: array ``openloop`` (the skill of
+    the simulator where it has never seen a label). Returns a dict of ``(time, lat, lon)``
+    DataArrays plus ``folds`` (fold of every sample).
+    """
+    lab = label.transpose("time", "lat", "lon").values.reshape(label.sizes["time"], -1).astype(float)
+    X, y, t, pix = training_samples(cube, lab)
+    folds = cv_folds(scheme, t, pix, label, k=k, block_deg=block_deg, seed=seed)
+    one = np.full(lab.shape, np.nan)
+    ol = np.full(lab.shape, np.nan) if (scheme == "spatial" and openloop) else None
+    for f in np.unique(folds):
+        tr = folds != f
+        sim = Simulator(**sim_kwargs).fit(X[tr], y[tr])
+        one[t[~tr], pix[~tr]] = sim.predict(X[~tr])
+        if ol is not None:
+            held = np.unique(pix[~tr])
+            init = lab[0, held]
+            init = np.where(np.isfinite(init), init, np.nanmean(lab[:, held], axis=0))
+            a, _ = forward_run(sim, cube[:, held], init)
+            ol[:, held] = a
+    out = {"onestep": to_grid(one, label)}
+    if ol is not None:
+        out["openloop"] = to_grid(ol, label)
+    out["folds"] = folds
+    return out
+
+
+def select_gain(sim: Simulator, cube: np.ndarray, init: np.ndarray, obs: np.ndarray, gains=None, k: int = 5,
+                seed: int = 0):
+    """Choose the nudging gain G by k-fold cross-validation on the observations themselves.
+
+    The observed pixel-days of ``obs`` ``(T, P)`` are split at random into ``k`` folds; for each
+    fold and each candidate G (all run at once as members of :func:`forward_run`) the other folds
+    are nudged in and the analysed state is compared with the withheld observations. Because the
+    withheld observation errors are independent of the run, the mean squared difference is the
+    state's error variance plus a constant (the observation error variance), so the G with the
+    smallest value is the one with the smallest state error. Returns ``(best_gain, table)`` with
+    a pandas DataFrame of ``gain, rmse, ubrmse, r, n`` (pooled over folds).
+    """
+    import pandas as pd
+
+    from .cv import random_kfold
+
+    gains = np.round(np.linspace(0, 1, 11), 3) if gains is None else np.asarray(gains, dtype=float)
+    obs = np.asarray(obs, dtype=float)
+    ti, pi = np.nonzero(np.isfinite(obs))
+    if ti.size < 2 * k:
+        raise DataError(f"only {ti.size} observed pixel-days: too few to choose G by {k}-fold cross-validation")
+    folds = random_kfold(ti.size, k=k, seed=seed)
+    G = len(gains)
+    obs_m = np.repeat(obs[:, None], k * G, axis=1)  # member = fold * G + gain index
+    for f in range(k):
+        sel = folds == f
+        obs_m[ti[sel], f * G:(f + 1) * G, pi[sel][:, None] if False else pi[sel]] = np.nan
+    init_m = np.broadcast_to(np.asarray(init, dtype=float), (k * G, obs.shape[1])).copy()
+    ana, _ = forward_run(sim, cube, init_m, obs_m, np.tile(gains, k))
+    rows = []
+    for gi, g in enumerate(gains):
+        d_s, d_o = [], []
+        for f in range(k):
+            sel = folds == f
+            d_s.append(ana[ti[sel], f * G + gi, pi[sel]])
+            d_o.append(obs[ti[sel], pi[sel]])
+        s, o = np.concatenate(d_s), np.concatenate(d_o)
+        diff = s - o
+        rows.append({"gain": float(g), "rmse": float(np.sqrt(np.mean(diff ** 2))),
+                     "ubrmse": float(np.std(diff)), "r": float(np.corrcoef(s, o)[0, 1]), "n": int(s.size)})
+    table = pd.DataFrame(rows)
+    best = float(table.loc[table["rmse"].idxmin(), "gain"])
+    return best, table

@@ -1,0 +1,430 @@
+"""Neural-network soil-moisture retrieval and downscaling (seed 003: Zhao et al. 2021, Remote Sens. 13, 1583).
+
+Two trainers share one model interface (:class:`NNModel`, ``predict(X)``):
+
+- :func:`fit_lm`: the paper's network, **one hidden layer** (``tanh``) and a linear output, trained with
+  **Levenberg-Marquardt** (Levenberg 1944; Marquardt 1963) by **our own LM step** (not
+  ``scipy.optimize.least_squares``): each epoch solves ``(J^T J + mu I) dw = -J^T e`` with the analytic
+  Jacobian ``J`` of the residuals ``e`` over all weights (error back-propagation, Rumelhart & Chauvin
+  1995), accepts the step and divides ``mu`` by ``mu_dec`` when the training error falls, otherwise
+  multiplies ``mu`` by ``mu_inc`` and retries (the schedule of MATLAB's ``trainlm``, which the paper's
+  set-up follows). An own step is used because **early stopping** needs the validation error after every
+  epoch: training stops after ``max_fail`` epochs without a better validation error and the weights of the
+  best validation epoch are kept. The paper repeats training ``restarts = 4`` times from random weights and
+  keeps the best network (here: lowest validation mean squared error).
+- :func:`fit_adam`: a PyTorch multilayer perceptron trained with Adam on mini-batches, for samples too
+  large for the dense LM normal equations (memory ``O(n p)`` for ``n`` rows and ``p`` weights); same
+  early stopping and restarts, and a ``device`` parameter (``"cpu"``, ``"cuda"``, ``"auto"``).
+
+Inputs and target are standardised with the training rows' mean and standard deviation (stored in the
+model), so inputs in K, dB and unitless indices are on a common scale. Soil moisture in m3/m3.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import DataError
+
+# ----------------------------------------------------------------------------------- the network
+
+
+def n_weights(n_in: int, hidden: int) -> int:
+    """Number of weights of a one-hidden-layer network: ``hidden * (n_in + 2) + 1``."""
+    return hidden * (n_in + 2) + 1
+
+
+def unpack(theta: np.ndarray, n_in: int, hidden: int):
+    """Split the flat weight vector into ``(W1 [hidden, n_in], b1 [hidden], w2 [hidden], b2 scalar)``."""
+    h = hidden
+    W1 = theta[: h * n_in].reshape(h, n_in)
+    b1 = theta[h * n_in: h * n_in + h]
+    w2 = theta[h * n_in + h: h * n_in + 2 * h]
+    b2 = theta[-1]
+    return W1, b1, w2, b2
+
+
+def init_weights(n_in: int, hidden: int, rng: np.random.Generator) -> np.ndarray:
+    """Random initial weights (Nguyen & Widrow 1990 scaling for the hidden layer, small output layer)."""
+    h = hidden
+    W1 = rng.uniform(-1.0, 1.0, size=(h, n_in))
+    W1 *= 0.7 * h ** (1.0 / max(n_in, 1)) / np.linalg.norm(W1, axis=1, keepdims=True)
+    b1 = rng.uniform(-1.0, 1.0, size=h) * 0.7 * h ** (1.0 / max(n_in, 1))
+    w2 = rng.uniform(-1.0, 1.0, size=h) / np.sqrt(h)
+    return np.concatenate([W1.ravel(), b1, w2, [0.0]])
+
+
+def forward(theta: np.ndarray, X: np.ndarray, hidden: int) -> np.ndarray:
+    """Network output ``tanh(X W1^T + b1) w2 + b2`` for standardised inputs ``X [n, n_in]``."""
+    W1, b1, w2, b2 = unpack(theta, X.shape[1], hidden)
+    return np.tanh(X @ W1.T + b1) @ w2 + b2
+
+
+def jacobian(theta: np.ndarray, X: np.ndarray, hidden: int) -> tuple[np.ndarray, np.ndarray]:
+    """Output and its Jacobian with respect to the flat weights (back-propagation): ``(yhat [n], J [n, p])``."""
+    n, n_in = X.shape
+    W1, b1, w2, b2 = unpack(theta, n_in, hidden)
+    A = np.tanh(X @ W1.T + b1)
+    yhat = A @ w2 + b2
+    D = (1.0 - A * A) * w2  # d yhat / d z_j, [n, h]
+    J = np.empty((n, n_weights(n_in, hidden)))
+    J[:, : hidden * n_in] = (D[:, :, None] * X[:, None, :]).reshape(n, hidden * n_in)
+    J[:, hidden * n_in: hidden * n_in + hidden] = D
+    J[:, hidden * n_in + hidden: hidden * n_in + 2 * hidden] = A
+    J[:, -1] = 1.0
+    return yhat, J
+
+
+def lm_step(J: np.ndarray, e: np.ndarray, mu: float) -> np.ndarray:
+    """The Levenberg-Marquardt increment ``dw = -(J^T J + mu I)^{-1} J^T e`` (Marquardt 1963, eq. 6)."""
+    JtJ = J.T @ J
+    g = J.T @ e
+    A = JtJ + mu * np.eye(JtJ.shape[0])
+    try:
+        return -np.linalg.solve(A, g)
+    except np.linalg.LinAlgError:
+        return -np.linalg.lstsq(A, g, rcond=None)[0]
+
+
+# ----------------------------------------------------------------------------------- the model
+@dataclass
+class NNModel:
+    """A trained network with its input/target standardisation; ``predict`` works on raw units.
+
+    ``kind`` is ``"lm"`` (one hidden layer, weights in ``theta``) or ``"adam"`` (PyTorch MLP,
+    ``state`` holds its ``state_dict`` as NumPy arrays). ``history`` records, per restart, the
+    training and validation mean squared errors (standardised units) per epoch and the epoch kept.
+    """
+
+    kind: str
+    n_in: int
+    hidden: tuple
+    x_mean: np.ndarray
+    x_sd: np.ndarray
+    y_mean: float
+    y_sd: float
+    theta: np.ndarray | None = None
+    state: dict | None = None
+    features: tuple = ()
+    history: list = field(default_factory=list)
+    best_restart: int = 0
+
+    def _standardise(self, X) -> np.ndarray:
+        X = np.asarray(X, dtype=float)
+        if X.ndim != 2 or X.shape[1] != self.n_in:
+            raise DataError(f"the network expects {self.n_in} input column(s) {list(self.features)}, "
+                            f"got an array of shape {X.shape}")
+        return (X - self.x_mean) / self.x_sd
+
+    def predict(self, X, chunk: int = 500_000, device: str = "cpu") -> np.ndarray:
+        """Soil moisture (target units) for raw inputs ``X [n, n_in]``; NaN where any input is NaN.
+
+        Rows are processed in chunks of ``chunk`` so that 1-km fields of millions of pixel-days stay
+        within bounded memory.
+        """
+        X = np.asarray(X, dtype=float)
+        if X.ndim != 2 or X.shape[1] != self.n_in:
+            self._standardise(X)  # raises the one-line shape error
+        out = np.full(X.shape[0], np.nan)
+        idx = np.flatnonzero(np.isfinite(X).all(axis=1))
+        for s in range(0, idx.size, chunk):
+            rows = idx[s: s + chunk]
+            Z = self._standardise(X[rows])
+            if self.kind == "lm":
+                z = forward(self.theta, Z, self.hidden[0])
+            else:
+                z = _torch_predict(self, Z, device)
+            out[rows] = z * self.y_sd + self.y_mean
+        return out
+
+
+def _standardisation(X: np.ndarray, y: np.ndarray):
+    x_mean = X.mean(axis=0)
+    x_sd = X.std(axis=0)
+    x_sd = np.where(x_sd > 0, x_sd, 1.0)
+    y_mean = float(y.mean())
+    y_sd = float(y.std()) or 1.0
+    return x_mean, x_sd, y_mean, y_sd
+
+
+def _check_xy(X, y) -> tuple[np.ndarray, np.ndarray]:
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y, dtype=float).ravel()
+    if X.ndim == 1:
+        X = X[:, None]
+    if X.ndim != 2 or X.shape[0] != y.shape[0]:
+        raise DataError(f"inputs X {X.shape} and target y {y.shape} must have the same number of rows")
+    ok = np.isfinite(X).all(axis=1) & np.isfinite(y)
+    if ok.sum() < 10:
+        raise DataError(f"only {int(ok.sum())} rows with every input and the target finite: need at least 10 "
+                        "to train a network")
+    return X[ok], y[ok]
+
+
+def split_train_val(n: int, val_fraction: float, rng: np.random.Generator,
+                    groups=None) -> tuple[np.ndarray, np.ndarray]:
+    """Random training / validation row indices (``val_fraction`` of the rows held out for early stopping).
+
+    With ``groups`` (one label per row), whole groups are held out together.
+    """
+    if not 0.0 < val_fraction < 0.9:
+        raise DataError(f"val_fraction must lie in (0, 0.9), got {val_fraction}")
+    if groups is None:
+        perm = rng.permutation(n)
+        nval = max(1, int(round(val_fraction * n)))
+        return np.sort(perm[nval:]), np.sort(perm[:nval])
+    groups = np.asarray(groups)
+    uniq = rng.permutation(np.unique(groups))
+    nval = max(1, int(round(val_fraction * uniq.size)))
+    val = np.isin(groups, uniq[:nval])
+    return np.flatnonzero(~val), np.flatnonzero(val)
+
+
+def subsample(n: int, max_samples: int | None, rng: np.random.Generator) -> np.ndarray:
+    """Indices of at most ``max_samples`` rows drawn without replacement (all rows when ``None`` or 0)."""
+    if not max_samples or n <= max_samples:
+        return np.arange(n)
+    return np.sort(rng.choice(n, size=int(max_samples), replace=False))
+
+
+# ----------------------------------------------------------------------------------- LM training
+def train_lm_once(Xt, yt, Xv, yv, hidden: int, rng: np.random.Generator, max_epochs: int = 200,
+                  max_fail: int = 6, mu: float = 1e-3, mu_dec: float = 0.1, mu_inc: float = 10.0,
+                  mu_max: float = 1e10, min_grad: float = 1e-7) -> tuple[np.ndarray, dict]:
+    """One LM training run from random weights with early stopping; returns ``(theta, record)``.
+
+    ``Xt, yt`` training rows and ``Xv, yv`` validation rows (standardised). An epoch is one accepted LM
+    step (after as many ``mu`` increases as needed). Training stops at ``max_epochs``, when the
+    validation MSE has not improved for ``max_fail`` consecutive epochs (early stopping), when ``mu``
+    exceeds ``mu_max`` or when the gradient norm falls below ``min_grad``. The weights of the epoch
+    with the lowest validation MSE are returned.
+    """
+    theta = init_weights(Xt.shape[1], hidden, rng)
+    yhat, J = jacobian(theta, Xt, hidden)
+    e = yhat - yt
+    sse = float(e @ e)
+    best_val = float(np.mean((forward(theta, Xv, hidden) - yv) ** 2))
+    best_theta, best_epoch = theta.copy(), 0
+    train_hist, val_hist = [sse / yt.size], [best_val]
+    fails, stop = 0, "max_epochs"
+    for epoch in range(1, max_epochs + 1):
+        grad = J.T @ e
+        if np.linalg.norm(grad) / yt.size < min_grad:
+            stop = "min_grad"
+            break
+        accepted = False
+        while mu <= mu_max:
+            cand = theta + lm_step(J, e, mu)
+            e_c = forward(cand, Xt, hidden) - yt
+            sse_c = float(e_c @ e_c)
+            if np.isfinite(sse_c) and sse_c < sse:
+                accepted = True
+                mu *= mu_dec
+                break
+            mu *= mu_inc
+        if not accepted:
+            stop = "mu_max"
+            break
+        theta = cand
+        yhat, J = jacobian(theta, Xt, hidden)
+        e = yhat - yt
+        sse = float(e @ e)
+        val = float(np.mean((forward(theta, Xv, hidden) - yv) ** 2))
+        train_hist.append(sse / yt.size)
+        val_hist.append(val)
+        if val < best_val:
+            best_val, best_theta, best_epoch, fails = val, theta.copy(), epoch, 0
+        else:
+            fails += 1
+            if fails >= max_fail:
+                stop = "early_stopping"
+                break
+    rec = {"train_mse": train_hist, "val_mse": val_hist, "best_epoch": best_epoch, "best_val_mse": best_val,
+           "stop": stop, "epochs": len(train_hist) - 1}
+    return best_theta, rec
+
+
+def fit_lm(X, y, hidden: int = 10, restarts: int = 4, seed: int = 0, val_fraction: float = 0.15,
+           max_epochs: int = 200, max_fail: int = 6, max_samples: int | None = 20000, mu: float = 1e-3,
+           features=(), groups=None) -> NNModel:
+    """Train the paper's one-hidden-layer network with Levenberg-Marquardt, ``restarts`` times, keep the best.
+
+    Parameters: ``X [n, n_in]`` inputs in their own units, ``y [n]`` target (m3/m3); rows with any NaN are
+    dropped. ``hidden`` hidden neurons (tanh); ``restarts`` random initialisations (paper: 4), the one
+    with the lowest validation MSE is kept; ``seed`` makes it reproducible; ``val_fraction`` of the rows
+    are held out for early stopping (``max_fail`` epochs without improvement); ``max_samples`` caps the
+    training rows (random subsample: the dense LM normal equations cost ``O(n p^2)`` per epoch; the
+    paper also trained on a subset); ``groups`` optionally keeps groups (e.g. pixels) together in the
+    validation split. Reference: Zhao et al. (2021) section 2.2.3; Marquardt (1963).
+    """
+    X, y = _check_xy(X, y)
+    if hidden < 1 or restarts < 1:
+        raise DataError(f"hidden ({hidden}) and restarts ({restarts}) must be at least 1")
+    rng = np.random.default_rng(seed)
+    keep = subsample(X.shape[0], max_samples, rng)
+    X, y = X[keep], y[keep]
+    g = None if groups is None else np.asarray(groups)[keep]
+    x_mean, x_sd, y_mean, y_sd = _standardisation(X, y)
+    Z = (X - x_mean) / x_sd
+    t = (y - y_mean) / y_sd
+    tr, va = split_train_val(Z.shape[0], val_fraction, rng, g)
+    best, hist = None, []
+    for r in range(restarts):
+        theta, rec = train_lm_once(Z[tr], t[tr], Z[va], t[va], hidden, rng, max_epochs=max_epochs,
+                                   max_fail=max_fail, mu=mu)
+        rec["restart"] = r
+        hist.append(rec)
+        if best is None or rec["best_val_mse"] < hist[best]["best_val_mse"]:
+            best, best_theta = r, theta
+    return NNModel(kind="lm", n_in=X.shape[1], hidden=(int(hidden),), x_mean=x_mean, x_sd=x_sd, y_mean=y_mean,
+                   y_sd=y_sd, theta=best_theta, features=tuple(features), history=hist, best_restart=best)
+
+
+# ----------------------------------------------------------------------------------- Adam (PyTorch)
+def resolve_device(device: str = "auto") -> str:
+    """``"auto"`` -> ``"cuda"`` when a GPU is visible, else ``"cpu"``; other values are passed through."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise DataError(f"device {device!r} requested but torch sees no CUDA device; use 'cpu' or 'auto'")
+    return device
+
+
+def _torch_net(n_in: int, hidden: tuple):
+    import torch
+
+    layers, prev = [], n_in
+    for h in hidden:
+        layers += [torch.nn.Linear(prev, int(h)), torch.nn.Tanh()]
+        prev = int(h)
+    layers.append(torch.nn.Linear(prev, 1))
+    return torch.nn.Sequential(*layers)
+
+
+def _torch_predict(model: NNModel, Z: np.ndarray, device: str = "cpu") -> np.ndarray:
+    import torch
+
+    net = _torch_net(model.n_in, model.hidden)
+    net.load_state_dict({k: torch.as_tensor(v) for k, v in model.state.items()})
+    dev = resolve_device(device)
+    net = net.to(dev).eval()
+    with torch.no_grad():
+        z = net(torch.as_tensor(Z, dtype=torch.float32, device=dev)).squeeze(-1)
+    return z.cpu().numpy().astype(float)
+
+
+def fit_adam(X, y, hidden=(64,), restarts: int = 1, seed: int = 0, val_fraction: float = 0.15,
+             max_epochs: int = 200, patience: int = 10, batch_size: int = 4096, lr: float = 1e-3,
+             weight_decay: float = 0.0, max_samples: int | None = None, device: str = "auto",
+             features=(), groups=None) -> NNModel:
+    """Train a PyTorch MLP (``hidden`` sizes, tanh) with Adam (Kingma & Ba 2015) on mini-batches.
+
+    For large samples where the LM normal equations are too costly. Early stopping after ``patience``
+    epochs without a better validation MSE (weights of the best epoch kept), ``restarts`` random
+    initialisations with the best kept, like :func:`fit_lm`. ``device``: ``"cpu"``, ``"cuda"`` or
+    ``"auto"`` (CUDA when present).
+    """
+    import torch
+
+    X, y = _check_xy(X, y)
+    hidden = (int(hidden),) if np.isscalar(hidden) else tuple(int(h) for h in hidden)
+    dev = resolve_device(device)
+    rng = np.random.default_rng(seed)
+    keep = subsample(X.shape[0], max_samples, rng)
+    X, y = X[keep], y[keep]
+    g = None if groups is None else np.asarray(groups)[keep]
+    x_mean, x_sd, y_mean, y_sd = _standardisation(X, y)
+    Z = torch.as_tensor((X - x_mean) / x_sd, dtype=torch.float32, device=dev)
+    t = torch.as_tensor((y - y_mean) / y_sd, dtype=torch.float32, device=dev)
+    tr, va = split_train_val(Z.shape[0], val_fraction, rng, g)
+    tr_t = torch.as_tensor(tr, device=dev)
+    Zv, tv = Z[torch.as_tensor(va, device=dev)], t[torch.as_tensor(va, device=dev)]
+    best, best_state, hist = None, None, []
+    for r in range(restarts):
+        torch.manual_seed(int(rng.integers(2**31)))
+        net = _torch_net(X.shape[1], hidden).to(dev)
+        opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
+        gen = torch.Generator(device="cpu").manual_seed(int(rng.integers(2**31)))
+        best_val, state, best_epoch, fails = np.inf, None, 0, 0
+        tr_hist, va_hist = [], []
+        for epoch in range(1, max_epochs + 1):
+            net.train()
+            perm = tr_t[torch.randperm(tr_t.numel(), generator=gen).to(dev)]
+            tot = 0.0
+            for s in range(0, perm.numel(), batch_size):
+                b = perm[s: s + batch_size]
+                opt.zero_grad()
+                loss = torch.mean((net(Z[b]).squeeze(-1) - t[b]) ** 2)
+                loss.backward()
+                opt.step()
+                tot += float(loss.detach()) * b.numel()
+            net.eval()
+            with torch.no_grad():
+                val = float(torch.mean((net(Zv).squeeze(-1) - tv) ** 2))
+            tr_hist.append(tot / perm.numel())
+            va_hist.append(val)
+            if val < best_val:
+                best_val, best_epoch, fails = val, epoch, 0
+                state = {k: v.detach().cpu().numpy().copy() for k, v in net.state_dict().items()}
+            else:
+                fails += 1
+                if fails >= patience:
+                    break
+        rec = {"train_mse": tr_hist, "val_mse": va_hist, "best_epoch": best_epoch, "best_val_mse": best_val,
+               "stop": "early_stopping" if fails >= patience else "max_epochs", "epochs": len(tr_hist),
+               "restart": r}
+        hist.append(rec)
+        if best is None or best_val < hist[best]["best_val_mse"]:
+            best, best_state = r, state
+    return NNModel(kind="adam", n_in=X.shape[1], hidden=hidden, x_mean=x_mean, x_sd=x_sd, y_mean=y_mean,
+                   y_sd=y_sd, state=best_state, features=tuple(features), history=hist, best_restart=best)
+
+
+def fit(X, y, solver: str = "lm", **kwargs) -> NNModel:
+    """Train with ``solver="lm"`` (:func:`fit_lm`, the paper's) or ``"adam"`` (:func:`fit_adam`)."""
+    if solver == "lm":
+        return fit_lm(X, y, **kwargs)
+    if solver == "adam":
+        return fit_adam(X, y, **kwargs)
+    raise DataError(f"solver must be 'lm' (Levenberg-Marquardt) or 'adam' (PyTorch), got {solver!r}")
+
+
+# ----------------------------------------------------------------------------------- persistence
+def save_model(model: NNModel, path) -> None:
+    """Write a trained model to ``path`` (``.npz``, atomically: temporary file then rename)."""
+    import json
+    import os
+    import tempfile
+    from pathlib import Path
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {"x_mean": model.x_mean, "x_sd": model.x_sd}
+    if model.theta is not None:
+        arrays["theta"] = model.theta
+    for k, v in (model.state or {}).items():
+        arrays[f"state::{k}"] = v
+    meta = {"kind": model.kind, "n_in": model.n_in, "hidden": list(model.hidden), "y_mean": model.y_mean,
+            "y_sd": model.y_sd, "features": list(model.features), "best_restart": model.best_restart}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
+    os.close(fd)
+    with open(tmp, "wb") as fh:
+        np.savez(fh, meta=np.array(json.dumps(meta)), **arrays)
+    os.replace(tmp, path)
+
+
+def load_model(path) -> NNModel:
+    """Read a model written by :func:`save_model`."""
+    import json
+
+    with np.load(path, allow_pickle=False) as z:
+        meta = json.loads(str(z["meta"]))
+        state = {k.split("::", 1)[1]: z[k] for k in z.files if k.startswith("state::")}
+        return NNModel(kind=meta["kind"], n_in=meta["n_in"], hidden=tuple(meta["hidden"]), x_mean=z["x_mean"],
+                       x_sd=z["x_sd"], y_mean=meta["y_mean"], y_sd=meta["y_sd"],
+                       theta=z["theta"] if "theta" in z.files else None, state=state or None,
+                       features=tuple(meta["features"]), best_restart=meta["best_restart"])
