@@ -196,14 +196,14 @@ def tc_triplets(names, groups=None) -> list[tuple[str, str, str]]:
     return out
 
 
-def product_tcr(stack: xr.DataArray, dim: str = "time", groups=None, min_r: float = 0.0):
+def product_tcr(stack: xr.DataArray, dim: str = "time", groups=None, min_r: float = 0.0, min_n: int = 30):
     """TC-R of every product of ``stack`` ``(product, time, lat, lon)``, per pixel.
 
     Triple collocation (covariance notation, McColl et al. 2014) is run with
     :func:`smlib.validate.triple_collocation` on every triplet of :func:`tc_triplets`; a product's
-    TC-R is the mean over the valid triplets it belongs to. Returns ``(tc_r, n_triplets)``,
-    DataArrays ``(product, lat, lon)``; TC-R is NaN where no triplet was valid or the estimate is
-    below ``min_r``.
+    TC-R is the mean over the valid triplets it belongs to (a triplet needs ``min_n`` days on which
+    all three products are valid). Returns ``(tc_r, n_triplets)``, DataArrays ``(product, lat,
+    lon)``; TC-R is NaN where no triplet was valid or the estimate is below ``min_r``.
     """
     from . import validate
 
@@ -212,10 +212,10 @@ def product_tcr(stack: xr.DataArray, dim: str = "time", groups=None, min_r: floa
     acc = {n: [] for n in names}
     for a, b, c in trip:
         x, y, z = (stack.sel(product=n).drop_vars("product") for n in (a, b, c))
-        tc = validate.triple_collocation(x, y, z, dim=dim)
+        tc = validate.triple_collocation(x, y, z, dim=dim, names=[a, b, c], min_n=min_n)
         r = tc["tc_r"].where(tc["valid"].astype(bool))
         for i, n in enumerate((a, b, c)):
-            acc[n].append(r.isel(product=i, drop=True) if "product" in r.dims else r[i])
+            acc[n].append(r.isel(product=i, drop=True))
     per = []
     counts = []
     for n in names:
@@ -268,7 +268,7 @@ def tcr_weights(tc_r: xr.DataArray, scheme: str = "optimal", max_r: float = 0.98
     tot = w.sum("product")
     n = w.sizes["product"]
     w = xr.where(tot > 0, w / tot.where(tot > 0), 1.0 / n)
-    return w.rename("weight")
+    return w.transpose(*tc_r.dims).rename("weight")
 
 
 def weighted_merge(stack: xr.DataArray, weights: xr.DataArray) -> xr.DataArray:
@@ -330,7 +330,7 @@ class MergeResult:
 
 
 def merge_labels(stack: xr.DataArray, reference: str = "smap", rescale_method: str = "meanstd",
-                 scheme: str = "optimal", max_r: float = 0.98, groups=None) -> MergeResult:
+                 scheme: str = "optimal", max_r: float = 0.98, groups=None, tc_min_n: int = 30) -> MergeResult:
     """TC-R merging of a ``(product, time, lat, lon)`` stack into label data (seed 002, step 1).
 
     1. TC-R of every product (:func:`product_tcr`; TC-R does not depend on linear rescaling, so it is
@@ -344,7 +344,7 @@ def merge_labels(stack: xr.DataArray, reference: str = "smap", rescale_method: s
     names = [str(n) for n in stack["product"].values]
     if reference not in names:
         raise DataError(f"reference {reference!r} is not among the merged products {names}")
-    tc_r, n_trip = product_tcr(stack, groups=groups)
+    tc_r, n_trip = product_tcr(stack, groups=groups, min_n=tc_min_n)
     ref = stack.sel(product=reference, drop=True)
     res = []
     for n in names:
@@ -355,7 +355,8 @@ def merge_labels(stack: xr.DataArray, reference: str = "smap", rescale_method: s
     merged = weighted_merge(rescaled, w)
     return MergeResult(merged=merged, equal=equal_weight_merge(rescaled), rescaled=rescaled, tc_r=tc_r,
                        n_triplets=n_trip, weights=w,
-                       params=dict(reference=reference, rescale=rescale_method, scheme=scheme, max_r=max_r))
+                       params=dict(reference=reference, rescale=rescale_method, scheme=scheme, max_r=max_r,
+                                   tc_min_n=tc_min_n))
 
 
 # ============================================================================ 2. the simulator
@@ -496,17 +497,14 @@ class Simulator:
         self.feature_names = list(feature_names or [f"f{i}" for i in range(X.shape[1] - 1)] + [STATE])
         self.model = self._make()
         t = y - X[:, -1] if self.target == "delta" else y
-        import pandas as pd
-
-        self.model.fit(pd.DataFrame(X, columns=self.feature_names), t)
+        self.model.fit(np.asarray(X, dtype="float32"), t, feature_name=self.feature_names)
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """One step: ``SM_t`` (m3/m3) for rows ``X (N, F+1)`` (last column the previous state)."""
         if self.model is None:
             raise DataError("the simulator is not fitted: call fit() first")
-        out = self.model.predict(X, validate_features=False) if _lgb_takes_validate(self.model) else \
-            self.model.predict(X)
+        out = self.model.booster_.predict(np.asarray(X, dtype="float32"))
         if self.target == "delta":
             out = out + X[:, -1]
         return np.clip(out, self.sm_min, self.sm_max)
@@ -518,15 +516,6 @@ class Simulator:
         g = self.model.booster_.feature_importance(importance_type="gain")
         s = pd.Series(g / max(g.sum(), 1e-12), index=self.feature_names)
         return s.sort_values(ascending=False)
-
-
-def _lgb_takes_validate(model) -> bool:
-    import inspect
-
-    try:
-        return "validate_features" in inspect.signature(model.predict).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 def nudge(forecast, obs, gain):
@@ -678,7 +667,7 @@ def select_gain(sim: Simulator, cube: np.ndarray, init: np.ndarray, obs: np.ndar
     obs_m = np.repeat(obs[:, None], k * G, axis=1)  # member = fold * G + gain index
     for f in range(k):
         sel = folds == f
-        obs_m[ti[sel], f * G:(f + 1) * G, pi[sel][:, None] if False else pi[sel]] = np.nan
+        obs_m[ti[sel], f * G:(f + 1) * G, pi[sel]] = np.nan  # withhold fold f from its members
     init_m = np.broadcast_to(np.asarray(init, dtype=float), (k * G, obs.shape[1])).copy()
     ana, _ = forward_run(sim, cube, init_m, obs_m, np.tile(gains, k))
     rows = []

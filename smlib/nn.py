@@ -428,3 +428,161 @@ def load_model(path) -> NNModel:
                        x_sd=z["x_sd"], y_mean=meta["y_mean"], y_sd=meta["y_sd"],
                        theta=z["theta"] if "theta" in z.files else None, state=state or None,
                        features=tuple(meta["features"]), best_restart=meta["best_restart"])
+
+
+# ----------------------------------------------------------------------------------- downscaling (1 km)
+def fine_auxiliary(run_dir, names, fine_lat, fine_lon, coarse_aux=None, max_gap_days: int = 16,
+                   use_estarfm: bool = True):
+    """Gap-free daily 1-km auxiliaries ``names`` (subset of lst, ndvi, evi, nsdsi, dem, slope).
+
+    Sources, in order: ``products/estarfm.nc`` (gap-free daily ``ndvi``, ``lst_day`` from stage 03) when
+    present and ``use_estarfm``; otherwise the MODIS-like 1-km series with each pixel's gaps filled by
+    linear interpolation in time over at most ``max_gap_days`` days
+    (:func:`smlib.bandsel.fill_time_gaps`); pixel-days still missing (long cloudy spells) take the
+    0.25-deg value of ``coarse_aux`` replicated onto the 1-km grid (the series the network was trained
+    on). DEM and slope come from ``static.nc``. Returns ``(Dataset, {name: source})``.
+    """
+    import xarray as xr
+
+    from . import bandsel, grid as _grid, io as _io
+
+    out, src = {}, {}
+    est = None
+    if use_estarfm and (_io.products_dir(run_dir) / "estarfm.nc").exists():
+        est = _io.read_product(run_dir, "estarfm")
+    modis = None
+    for name in names:
+        product, var = bandsel.AUXILIARY[name]
+        if product == "static":
+            da = _io.read_input(run_dir, "static", [var])[var].astype("float32")
+            out[name] = da.sel(lat=fine_lat, lon=fine_lon, method="nearest").assign_coords(lat=fine_lat,
+                                                                                          lon=fine_lon)
+            src[name] = "static.nc"
+            continue
+        if est is not None and var in est:
+            da = est[var].astype("float32")
+            src[name] = "products/estarfm.nc (ESTARFM, gap-free)"
+        else:
+            if modis is None:
+                modis = _io.read_input(run_dir, "modis")
+            if var not in modis:
+                raise DataError(f"auxiliary {name!r} needs modis.nc variable {var!r}, which is absent")
+            da = bandsel.fill_time_gaps(modis[var].astype("float32"), max_gap_days)
+            src[name] = f"modis.nc, gaps filled in time (<= {max_gap_days} days)"
+        if coarse_aux is not None and name in coarse_aux and bool(da.isnull().any()):
+            rep = _grid.replicate(coarse_aux[name].sel(time=da["time"]), da["lat"].values, da["lon"].values)
+            da = da.fillna(rep)
+            src[name] += ", remaining gaps from the 0.25-deg cell"
+        out[name] = da.sel(lat=fine_lat, lon=fine_lon, method="nearest").assign_coords(lat=fine_lat, lon=fine_lon)
+    return xr.Dataset(out), src
+
+
+def fine_inputs(coarse_features, fine_aux, inputs, fine_lat, fine_lon, times, resampling: str = "replicate"):
+    """Inputs on the 1-km grid for ``times``: microwave features of ``coarse_features`` brought to 1 km by
+    ``resampling`` (``replicate``: nearest replication of the 0.25-deg value, the paper's "replication
+    expansion"; ``bilinear``: interpolation between cell centres) and 1-km auxiliaries from ``fine_aux``."""
+    import xarray as xr
+
+    from . import grid as _grid
+
+    cols = {}
+    for f in inputs:
+        if f in fine_aux:
+            da = fine_aux[f]
+            cols[f] = da.sel(time=times) if "time" in da.dims else da
+        elif f in coarse_features:
+            da = coarse_features[f]
+            da = da.sel(time=times) if "time" in da.dims else da
+            if resampling == "replicate":
+                cols[f] = _grid.replicate(da, fine_lat, fine_lon)
+            elif resampling == "bilinear":
+                cols[f] = _grid.bilinear(da, fine_lat, fine_lon)
+            else:
+                raise DataError(f"resampling must be 'replicate' or 'bilinear', got {resampling!r}")
+        else:
+            raise DataError(f"input {f!r} is neither a 0.25-deg feature nor a 1-km auxiliary")
+    return xr.Dataset(cols)
+
+
+def downscale(model: NNModel, coarse_features, fine_aux, fine_lat, fine_lon, resampling: str = "replicate",
+              chunk_days: int = 16, device: str = "cpu"):
+    """Apply a network trained at 0.25 deg to 1-km inputs, ``chunk_days`` days at a time (bounded memory).
+
+    Returns ``ssm`` (m3/m3, float32) on ``(time, lat, lon)`` at 1 km; NaN where an input is missing
+    (e.g. a microwave swath gap). Reference: Zhao et al. (2021) section 2.2.3, Figure 3.
+    """
+    import xarray as xr
+
+    from . import bandsel
+
+    inputs = list(model.features)
+    times = coarse_features["time"].values
+    fine_lat = np.asarray(fine_lat)
+    fine_lon = np.asarray(fine_lon)
+    out = np.full((times.size, fine_lat.size, fine_lon.size), np.nan, dtype="float32")
+    for s in range(0, times.size, chunk_days):
+        t = times[s: s + chunk_days]
+        ds = fine_inputs(coarse_features, fine_aux, inputs, fine_lat, fine_lon, t, resampling=resampling)
+        ref = xr.DataArray(np.empty((t.size, fine_lat.size, fine_lon.size), dtype="float32"),
+                           dims=("time", "lat", "lon"), coords={"time": t, "lat": fine_lat, "lon": fine_lon})
+        X, _ = bandsel.stack(ds, inputs, ref)
+        out[s: s + t.size] = model.predict(X, device=device).reshape(t.size, fine_lat.size, fine_lon.size)
+    from .catalog import attrs
+
+    return xr.DataArray(out, dims=("time", "lat", "lon"), coords={"time": times, "lat": fine_lat, "lon": fine_lon},
+                        name="ssm", attrs=attrs("ssm", method="one-hidden-layer NN (Levenberg-Marquardt), "
+                                                "trained at 0.25 deg, applied at 1 km (Zhao et al. 2021)"))
+
+
+# ----------------------------------------------------------------------------------- cross-validation
+def cross_validate(features, target, inputs, scheme: str = "random", k: int = 5, block_deg: float = 0.5,
+                   seed: int = 0, solver: str = "lm", **nn_kwargs):
+    """k-fold cross-validation of the 0.25-deg retrieval against ``target``: ``scheme="random"`` folds over
+    pixel-days (:func:`smlib.cv.random_kfold`) or ``"block"`` folds of whole ``block_deg`` spatial blocks
+    (:func:`smlib.cv.spatial_block_kfold`). Each fold's network is trained on the other folds and predicts
+    the held-out rows. Returns ``(pred DataArray of out-of-fold predictions, per-fold DataFrame)`` with
+    n, r, bias, rmse, ubrmse (m3/m3) per fold and pooled (row ``fold = "all"``)."""
+    import pandas as pd
+    import xarray as xr
+
+    from . import bandsel, cv
+
+    X, y = bandsel.stack(features, list(inputs), target)
+    tgt = target.transpose("time", "lat", "lon")
+    nt, ny, nx = tgt.shape
+    ok = np.isfinite(X).all(axis=1) & np.isfinite(y)
+    rows = np.flatnonzero(ok)
+    if scheme == "random":
+        folds = cv.random_kfold(rows.size, k=k, seed=seed)
+    elif scheme == "block":
+        lat = np.broadcast_to(tgt["lat"].values[None, :, None], (nt, ny, nx)).reshape(-1)[rows]
+        lon = np.broadcast_to(tgt["lon"].values[None, None, :], (nt, ny, nx)).reshape(-1)[rows]
+        folds = cv.spatial_block_kfold(lat, lon, block_deg=block_deg, k=k, seed=seed)
+    else:
+        raise DataError(f"scheme must be 'random' or 'block', got {scheme!r}")
+    pred = np.full(X.shape[0], np.nan)
+    table = []
+    for f in range(k):
+        te = rows[folds == f]
+        tr = rows[folds != f]
+        model = fit(X[tr], y[tr], solver=solver, features=list(inputs), seed=seed + f, **nn_kwargs)
+        pred[te] = model.predict(X[te])
+        table.append({"fold": str(f), **_fold_scores(pred[te], y[te])})
+    table.append({"fold": "all", **_fold_scores(pred[rows], y[rows])})
+    da = xr.DataArray(pred.reshape(nt, ny, nx).astype("float32"), dims=("time", "lat", "lon"),
+                      coords={d: tgt[d] for d in ("time", "lat", "lon")}, name="ssm")
+    df = pd.DataFrame(table)
+    df.insert(0, "scheme", scheme)
+    return da, df
+
+
+def _fold_scores(p: np.ndarray, o: np.ndarray) -> dict:
+    """n, Pearson r, bias, RMSE and ubRMSE (m3/m3) of predictions ``p`` against ``o``, pooled
+    (:func:`smlib.validate.pooled`, pytesmo definitions)."""
+    from . import validate
+
+    ok = np.isfinite(p) & np.isfinite(o)
+    if ok.sum() < 3:
+        return {"n": int(ok.sum()), "r": np.nan, "bias": np.nan, "rmse": np.nan, "ubrmse": np.nan}
+    m = validate.pooled(p[ok], o[ok])
+    return {k: m[k] for k in ("n", "r", "bias", "rmse", "ubrmse")}
