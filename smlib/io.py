@@ -45,6 +45,7 @@ CANONICAL: dict[str, str] = {
     "amsr2": "0.25 deg daily AMSR2-like ssm and C1/C2/X brightness temperatures (asc/des)",
     "ascat": "0.25 deg daily ASCAT-like sig40 (dB) and ssm (%)",
     "fy3c": "0.25 deg daily FY3C-like ssm, tbv_x, tbh_x",
+    "esacci": "0.25 deg daily ESA CCI SM (combined) ssm, real-data studies only",
     "forcing": "0.25 deg daily precip, precip_mswep, t2m, ssrd, vpd, wind",
     "stations": "station time series (station, time): ssm, rzsm, precip",
 }

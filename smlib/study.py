@@ -50,7 +50,7 @@ STAGE_KEYS = [k for k, _ in STAGES]
 PROFILES = ("tiny", "workshop", "demo", "large", "custom")
 SOURCES = ("synthetic", "files")
 #: Canonical input products (DESIGN.md section 4) a ``files`` study may map.
-CANONICAL_PRODUCTS = ("static", "modis", "glass", "smap", "amsr2", "ascat", "fy3c", "forcing", "stations")
+CANONICAL_PRODUCTS = ("static", "modis", "glass", "smap", "amsr2", "ascat", "fy3c", "esacci", "forcing", "stations")
 MODEL_NAMES = ("gleam", "noah", "cldas", "geos5", "era5land")
 #: Parameters every notebook receives from the runner; not settable per stage.
 RUNNER_PARAMETERS = ("study", "run_dir")
@@ -367,7 +367,7 @@ def validate(raw: dict, src: str = "<study>", base_dir: Path | None = None,
     # files
     files = raw.get("files", {}) or {}
     if source == "files":
-        files = _validate_files(src, files, base_dir or Path("."))
+        files = _validate_files(src, files, (base_dir or Path(".")).resolve())
     elif files:
         raise _err(src, "files", "is only allowed with source: files")
 
@@ -430,7 +430,7 @@ def _validate_files(src: str, files: dict, base_dir: Path) -> dict:
             if not hits:
                 raise _err(src, f"files.{product}.paths", f"{pat!r} matches no file (looked for {full}); "
                                                           "paths are relative to the study file's folder")
-            resolved.extend(hits)
+            resolved.extend(os.path.abspath(h) for h in hits)
         spec = dict(spec)
         spec["resolved"] = resolved
         out[product] = spec

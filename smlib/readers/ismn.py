@@ -27,6 +27,7 @@ The station id is ``"<network>.<station>"``.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -70,10 +71,12 @@ def read_file(path) -> tuple[dict, pd.DataFrame]:
         raise fail(path, EXPECTED, "the file is empty")
     root_dir = path.parents[2] if len(path.parents) > 2 else path.parent
     try:
-        root = IsmnRoot(str(root_dir))
-        df = DataFile(root, path.relative_to(root_dir), load_metadata=True)
-        data = df.read_data()
-        meta = df.metadata
+        with warnings.catch_warnings():  # ismn 1.5 uses pandas' deprecated inplace= keyword
+            warnings.simplefilter("ignore")
+            root = IsmnRoot(str(root_dir))
+            df = DataFile(root, path.relative_to(root_dir), load_metadata=True)
+            data = df.read_data()
+            meta = df.metadata
     except Exception as exc:  # noqa: BLE001 -- whatever ismn raises becomes one line naming the file
         raise fail(path, EXPECTED, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
 
@@ -117,7 +120,9 @@ def _landcover(root, root_dir: Path, path: Path) -> int:
     if not csvs:
         return -1
     try:
-        meta = StaticMetaFile(root, csvs[0].relative_to(root_dir)).read_metadata()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            meta = StaticMetaFile(root, csvs[0].relative_to(root_dir)).read_metadata()
     except Exception:  # noqa: BLE001 -- static metadata are optional: a bad file means unknown class
         return -1
     for key in ("lc_2010", "lc_2005", "lc_2000"):

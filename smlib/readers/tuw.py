@@ -242,9 +242,7 @@ def read_series(paths, index: pd.DataFrame, variables: dict | None = None, start
     ``am_pm`` (SMAP): ``am_first`` (AM, else PM), ``am``, ``pm`` or ``mean``.
     """
     paths = [Path(p) for p in paths]
-    frames: dict[str, list] = {}
     days_all = pd.date_range(start, end, freq="D") if start is not None else None
-    out_vars: dict[str, np.ndarray] = {}
     npoint = len(index)
     per_point: list[dict[str, pd.Series]] = [dict() for _ in range(npoint)]
     for fi, group in index.reset_index(drop=True).groupby("file"):
@@ -252,10 +250,12 @@ def read_series(paths, index: pd.DataFrame, variables: dict | None = None, start
         ds = _open(path)
         try:
             names = list(ds.variables)
-            kind = detect(names) if variables is None else _kind_or_none(names)
+            try:
+                kind = detect(names) if variables is None else _kind_or_none(names)
+            except KeyError as exc:
+                raise InputError(f"{path}: {exc.args[0]}") from None
             mapping = variables or PRODUCTS[kind]["variables"]
             times = _time_values(ds, path)
-            nloc = len(ds.dimensions["locations"])
             layout = ("contiguous" if "row_size" in ds.variables else
                       "indexed" if "locationIndex" in ds.variables else "orthogonal")
             if layout == "contiguous":
@@ -291,9 +291,7 @@ def read_series(paths, index: pd.DataFrame, variables: dict | None = None, start
                         vals, units = _decode_var(ds, src, sel, path)
                         target = "%" if (canon == "ssm" and (product == "ascat" or kind == "ascat")) else \
                             UNITS.get(canon, "1")
-                        if canon == "qc":
-                            vals = vals
-                        else:
+                        if canon != "qc":  # flags stay as stored
                             vals = to_canonical(vals, units, target, name=src, where=str(path),
                                                 thickness_mm=ERA5_LAYERS_MM.get(src))
                     vals = np.asarray(vals, dtype="float64").copy()
@@ -351,7 +349,7 @@ def haversine_km(lat1, lon1, lat2, lon2):
 
 
 def read_at(paths, lat, lon, variables: dict | None = None, max_dist_km: float = 50.0, start=None,
-            end=None, product: str = "", quality: str = "default") -> xr.Dataset:
+            end=None, product: str = "", quality: str = "default", am_pm: str = "am_first") -> xr.Dataset:
     """Daily series at points ``(lat, lon)``: the nearest cell-file location of each point.
 
     Returns dims ``(point, time)`` with coords ``lat``/``lon`` (the points asked for), ``grid_lat``,
@@ -371,7 +369,8 @@ def read_at(paths, lat, lon, variables: dict | None = None, max_dist_km: float =
         raise InputError(f"{len(bad)} point(s) lie more than {max_dist_km} km from every location in "
                          f"{', '.join(str(p) for p in paths[:3])}: {bad[:5]}")
     sub = tab.iloc[best].reset_index(drop=True)
-    ds = read_series(paths, sub, variables=variables, start=start, end=end, product=product, quality=quality)
+    ds = read_series(paths, sub, variables=variables, start=start, end=end, product=product, quality=quality,
+                     am_pm=am_pm)
     ds = ds.assign_coords(grid_lat=("point", sub["lat"].to_numpy()), grid_lon=("point", sub["lon"].to_numpy()),
                           location_id=("point", sub["location_id"].to_numpy()),
                           distance_km=("point", dist), lat=("point", lat), lon=("point", lon))
