@@ -220,6 +220,8 @@ def run_dir(tmp_path_factory):
     ascat.attrs["units"] = "%"
     write_dataset(xr.Dataset({"ssm": ascat}), rd / "inputs" / "ascat.nc")
     mdl = xr.Dataset({"ssm": agg + 0.03, "rzsm": block_mean(truth["rzsm"], coarse) - 0.02})
+    for v in mdl.data_vars:
+        mdl[v].attrs["units"] = "m3/m3"
     write_dataset(mdl, rd / "inputs" / "model_gleam.nc")
     fine = truth["ssm"] + 0.02 * rng.standard_normal(shape)
     write_dataset(xr.Dataset({"ssm": fine}), rd / "products" / "lightgbm.nc")
@@ -242,6 +244,11 @@ def run_dir(tmp_path_factory):
     return rd
 
 
+def _load(path) -> xr.Dataset:
+    with xr.open_dataset(path) as ds:
+        return ds.load()
+
+
 def test_read_truth_and_errors(run_dir, tmp_path):
     t = read_truth(run_dir, ["ssm"])
     assert list(t.data_vars) == ["ssm"]
@@ -258,12 +265,12 @@ def test_score_truth_fine_coarse_and_detail(run_dir):
     from smlib.grid import Grid, block_mean, cell_mean_anomaly
 
     truth = read_truth(run_dir)["ssm"]
-    prod = xr.open_dataset(run_dir / "products" / "lightgbm.nc")["ssm"].load()
+    prod = _load(run_dir / "products" / "lightgbm.nc")["ssm"]
     s = score_truth(run_dir, prod, "ssm")
     ref = pairwise(prod.values.ravel(), truth.values.ravel())
     assert s["n"] == int(ref["n"]) and s["rmse"] == pytest.approx(float(ref["rmse"]), abs=1e-6)
     # coarse product: truth block-averaged onto its cells
-    amsr2 = xr.open_dataset(run_dir / "inputs" / "amsr2.nc")["ssm"].load()
+    amsr2 = _load(run_dir / "inputs" / "amsr2.nc")["ssm"]
     s2 = score_truth(run_dir, amsr2, "ssm")
     agg = block_mean(truth, Grid(0.25, 100.0, 100.5, 36.0, 36.5))
     ref2 = pairwise(amsr2.values.ravel(), agg.values.ravel())
@@ -282,13 +289,13 @@ def test_score_truth_fine_coarse_and_detail(run_dir):
 
 
 def test_score_stations_nearest_bilinear_and_cv(run_dir):
-    prod = xr.open_dataset(run_dir / "products" / "lightgbm.nc").load()
+    prod = _load(run_dir / "products" / "lightgbm.nc")
     df = score_stations(run_dir, prod, "ssm")
     assert list(df.columns) == ["station", "lat", "lon", "landcover", "n", "r", "bias", "rmse", "ubrmse", "mae"]
     assert "S5" not in set(df["station"])  # only 20 paired days < 30
     assert len(df) == 5 and (df["n"] >= 30).all()
     # the nearest-cell series for S0 scored by hand
-    st = xr.open_dataset(run_dir / "inputs" / "stations.nc").load()
+    st = _load(run_dir / "inputs" / "stations.nc")
     v = prod["ssm"].sel(lat=36.41, lon=100.06, method="nearest").values
     ref = pairwise(v, st["ssm"].sel(station="S0").values)
     row = df.set_index("station").loc["S0"]
@@ -296,7 +303,7 @@ def test_score_stations_nearest_bilinear_and_cv(run_dir):
     assert row["bias"] == pytest.approx(float(ref["bias"]), abs=1e-6)
     bl = score_stations(run_dir, prod, "ssm", method="bilinear")
     assert len(bl) == 5 and not np.allclose(bl["r"], df["r"])
-    cv = xr.open_dataset(run_dir / "products" / "lightgbm_calibrated_stations.nc").load()
+    cv = _load(run_dir / "products" / "lightgbm_calibrated_stations.nc")
     dcv = score_stations(run_dir, cv, "ssm")
     assert list(dcv["station"]) == ["S0", "S1", "S2"]
     assert np.allclose(dcv["bias"], 0.01, atol=1e-6)
@@ -337,3 +344,102 @@ def test_scoreboard_empty_run(tmp_path):
     board = scoreboard.build(tmp_path)
     assert board.empty and list(board.columns) == scoreboard.COLUMNS
     assert (tmp_path / "scoreboard.csv").exists()
+
+
+def test_scoreboard_real_data_study_has_no_truth_rows(run_dir, tmp_path):
+    import shutil
+
+    rd = tmp_path / "real"
+    shutil.copytree(run_dir / "inputs", rd / "inputs")
+    (rd / "inputs" / "truth.nc").unlink()
+    (rd / "study.yml").write_text("name: real\nsource: files\n")
+    board = scoreboard.build(rd)
+    assert set(board["reference"]) == {"stations"}
+    assert {"amsr2", "ascat", "model_gleam"} <= set(board["product"])
+
+
+def test_report_tc_table_taylor_series_and_summary(run_dir):
+    from smlib.grid import Grid
+    from smlib.validate import report
+
+    grid = Grid(0.25, 100.0, 100.5, 36.0, 36.5)
+    triplets, skipped = report.resolve_triplets(run_dir, [["amsr2", "ascat", "model_gleam"], ["amsr2", "smap", "x"]],
+                                                auto_products_with=["amsr2", "model_gleam"])
+    assert ["amsr2", "ascat", "model_gleam"] in triplets and ["lightgbm", "amsr2", "model_gleam"] in triplets
+    assert any("smap" in m for m in skipped)
+    tcs = report.tc_triplets(run_dir, triplets, grid=grid, min_n=10, min_pair_r=None)
+    t = tcs["amsr2/ascat/model_gleam"]
+    assert list(t["units"].values) == ["m3/m3", "%", "m3/m3"]
+    table = report.tc_vs_recorded(run_dir, tcs, grid=grid)
+    assert list(table.columns[:6]) == ["triplet", "product", "tc_err_sd", "tc_r", "snr_db", "pixels"]
+    row = table[(table["triplet"] == "amsr2/ascat/model_gleam") & (table["product"] == "amsr2")].iloc[0]
+    # the ubRMSE against the block-averaged truth is the amsr2 noise we put in (0.06)
+    assert 0.045 < row["truth_ubrmse"] < 0.075
+    tp, ref = report.taylor_points(run_dir)
+    assert ref == "truth" and "ascat" not in set(tp["product"])
+    g = tp.set_index("product").loc["model_gleam"]
+    assert g["r"] > 0.99 and abs(g["sd_ratio"] - 1) < 1e-6  # the model is truth + a constant
+    s = report.station_series(run_dir)
+    assert s["station"] in {f"S{i}" for i in range(5)} and "model_gleam" in s["products"]
+    assert len(s["products"]["model_gleam"]) == len(s["time"])
+    board, _ = scoreboard.build_details(run_dir)
+    text = report.summary_text(board, table, synthetic=True)
+    best = board[(board["layer"] == "surface") & (board["reference"] == "truth")].dropna(subset=["ubrmse"])
+    assert f"`{best.loc[best['ubrmse'].idxmin(), 'product']}`" in text
+    assert "Triple collocation" in text
+    assert "Nothing could be scored" in report.summary_text(board.iloc[0:0], table.iloc[0:0], synthetic=False)
+
+
+def test_plots_have_units_and_colour_bars(run_dir):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from smlib.grid import Grid
+    from smlib.validate import plots, report
+
+    grid = Grid(0.25, 100.0, 100.5, 36.0, 36.5)
+    tcs = report.tc_triplets(run_dir, [["amsr2", "ascat", "model_gleam"]], grid=grid, min_n=10, min_pair_r=None)
+    fig = plots.tc_maps(tcs, "err_sd")
+    labels = [a.get_ylabel() for a in fig.axes]
+    assert any("m3/m3" in lab for lab in labels)  # the shared colour bar
+    assert sum(a.get_visible() and a.get_title() != "" for a in fig.axes) == 2  # ascat's % error sd left out
+    _, stn = scoreboard.build_details(run_dir)
+    fig = plots.station_boxplots(stn)
+    assert [a.get_ylabel() for a in fig.axes] == ["Pearson r [-]", "ubRMSE [m3/m3]"]
+    assert plots.station_boxplots(stn.iloc[0:0]) is None
+    tp, ref = report.taylor_points(run_dir)
+    ax = plots.taylor_diagram(tp, ref)
+    assert len(ax.get_legend().get_texts()) == len(tp) + 1
+    ax = plots.station_timeseries(report.station_series(run_dir))
+    assert "m3/m3" in ax.get_ylabel()
+    plt.close("all")
+
+
+def test_scoreboard_skips_an_unusable_product_with_a_note(run_dir, tmp_path):
+    import shutil
+
+    from smlib.io import write_dataset
+
+    rd = tmp_path / "run"
+    shutil.copytree(run_dir, rd)
+    t = _load(rd / "inputs" / "truth.nc")["ssm"]
+    finer = t.interp(lat=np.linspace(36.49, 36.01, 49), lon=np.linspace(100.01, 100.49, 49))  # 0.01 < 0.05 deg
+    write_dataset(xr.Dataset({"ssm": finer}), rd / "products" / "too_fine.nc")
+    board, _ = scoreboard.build_details(rd)
+    assert "too_fine" not in set(board["product"]) and "lightgbm" in set(board["product"])
+    assert any(n.startswith("too_fine (surface) not scored") and "finer than the truth" in n
+               for n in board.attrs["notes"])
+
+
+def test_blocked_core_equals_one_call():
+    from smlib.validate.metrics import blocked, pairwise_core
+
+    x, y = _grid(6)
+    xa = np.moveaxis(x.values, 0, -1)
+    ya = np.moveaxis(y.values, 0, -1)
+    one = pairwise_core(xa, ya)
+    parts = blocked(pairwise_core, xa, ya, block_values=3 * xa.shape[-1])  # blocks of 3 pixels
+    for k in one:
+        np.testing.assert_array_equal(parts[k], one[k])

@@ -9,7 +9,9 @@ DESIGN.md section 7 (a contract). Public functions:
 - :func:`read_truth`, :func:`score_truth` (synthetic studies), :func:`score_stations`,
   :func:`by_landcover`;
 - :func:`smlib.validate.scoreboard.build` writes ``<run_dir>/scoreboard.csv``;
-- :mod:`smlib.validate.plots` draws the stage-08 figures.
+- :mod:`smlib.validate.products` loads and collocates a run's products, :mod:`smlib.validate.report`
+  holds the stage-08 building blocks (TC of triplets beside the recorded error levels, Taylor
+  statistics, station series, the computed summary) and :mod:`smlib.validate.plots` the figures.
 
 Importing this package does no work (no file reads); the sub-modules import only NumPy, xarray and
 pandas at module level.

@@ -134,5 +134,8 @@ def summarize_stations(df: pd.DataFrame) -> dict:
     metric, and ``n`` = the number of stations (DESIGN.md section 7)."""
     if df.empty:
         return {"n": 0, **{k: float("nan") for k in ("r", "bias", "rmse", "ubrmse", "mae")}}
-    return {"n": int(len(df)), **{k: float(np.nanmedian(df[k].to_numpy(float)))
-                                  for k in ("r", "bias", "rmse", "ubrmse", "mae")}}
+    out = {"n": int(len(df))}
+    for k in ("r", "bias", "rmse", "ubrmse", "mae"):
+        v = df[k].to_numpy(float)
+        out[k] = float(np.median(v[np.isfinite(v)])) if np.isfinite(v).any() else float("nan")
+    return out

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..errors import DataError
+from ..errors import DataError, InputError
 from .match import LAYERS, MIN_DAYS, at_stations, by_landcover, read_stations, score_stations, summarize_stations
 from .truth import has_truth, read_truth, score_truth
 
@@ -51,7 +51,7 @@ def _sort_key(name: str) -> tuple:
         return (PRODUCT_ORDER.index(name) if PRODUCT_ORDER.index(name) < 4 else 10 + PRODUCT_ORDER.index(name), name)
     if name.startswith("model_"):
         return (5, name)
-    return (100, name)
+    return (100, name)  # other inputs and method outputs not named in DESIGN.md, alphabetically
 
 
 def is_volumetric(da: xr.DataArray) -> bool:
@@ -80,6 +80,9 @@ def gridded_items(run_dir) -> list[dict]:
     items = []
     cands = [(n, inputs_dir(run_dir) / f"{n}.nc", "inputs") for n in SATELLITE_INPUTS]
     cands += [(p.stem, p, "inputs") for p in sorted(inputs_dir(run_dir).glob("model_*.nc"))]
+    # any other input holding soil moisture (e.g. esacci in a files study), never the truth or stations
+    cands += [(p.stem, p, "inputs") for p in sorted(inputs_dir(run_dir).glob("*.nc"))
+              if p.stem not in SATELLITE_INPUTS + ("truth", "stations") and not p.stem.startswith("model_")]
     prod = sorted(p for p in products_dir(run_dir).glob("*.nc") if not p.stem.endswith("_stations"))
     cands += [(p.stem, p, "products") for p in prod]
     stn_only = sorted(p for p in products_dir(run_dir).glob("*_stations.nc")
@@ -165,7 +168,9 @@ def score_item(run_dir, item: dict, truth: dict, stations: xr.Dataset | None, mi
 
 def build_details(run_dir: str | os.PathLike, min_days: int = MIN_DAYS, method: str = "nearest",
                   use_qc: bool = True, percent: str = "r_only") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Score everything in a run; returns ``(scoreboard, per-station table)`` without writing."""
+    """Score everything in a run; returns ``(scoreboard, per-station table)`` without writing.
+    A product that cannot be scored (a grid finer than the truth, no station inside its grid...) is
+    left out with a one-line reason in ``scoreboard.attrs["notes"]``."""
     if method not in ("nearest", "bilinear"):
         raise DataError(f"method: must be 'nearest' or 'bilinear', got {method!r}")
     if percent not in ("r_only", "meanstd"):
@@ -176,13 +181,18 @@ def build_details(run_dir: str | os.PathLike, min_days: int = MIN_DAYS, method: 
         t = read_truth(run_dir)
         truth = {v: t[v] for v in LAYERS if v in t.data_vars}
     stations = read_stations(run_dir) if (run_dir / "inputs" / "stations.nc").exists() else None
-    rows, tables = [], []
+    rows, tables, notes = [], [], []
     for item in gridded_items(run_dir):
-        r, s = score_item(run_dir, item, truth, stations, min_days, method, use_qc, percent)
+        try:
+            r, s = score_item(run_dir, item, truth, stations, min_days, method, use_qc, percent)
+        except (DataError, InputError) as exc:  # one unusable product must not sink the scoreboard
+            notes.append(f"{item['product']} ({item['layer']}) not scored: {exc}")
+            continue
         rows.extend(r)
         if not s.empty:
             tables.append(s)
     board = pd.DataFrame(rows, columns=COLUMNS)
+    board.attrs["notes"] = notes
     if not board.empty:
         board["n"] = board["n"].astype("int64")
     stn = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(
@@ -197,12 +207,21 @@ def build(run_dir: str | os.PathLike, min_days: int = MIN_DAYS, method: str = "n
     (and the per-station metrics to ``<run_dir>/tables/08_stations.csv``, the land-cover medians to
     ``tables/08_stations_by_landcover.csv``). Returns the scoreboard DataFrame with exactly the
     columns :data:`COLUMNS` (empty with those columns when nothing can be scored)."""
+    board, stn = build_details(run_dir, min_days=min_days, method=method, use_qc=use_qc, percent=percent)
+    write(run_dir, board, stn)
+    return board
+
+
+def write(run_dir: str | os.PathLike, board: pd.DataFrame, stn: pd.DataFrame) -> Path:
+    """Write a scoreboard and its per-station table (see :func:`build`); returns the scoreboard path.
+    Raises :class:`~smlib.errors.DataError` if ``board`` lacks the contract's columns."""
     from ..io import write_table
 
+    if list(board.columns) != COLUMNS:
+        raise DataError(f"scoreboard: columns must be exactly {', '.join(COLUMNS)}, got {', '.join(board.columns)}")
     run_dir = Path(run_dir)
-    board, stn = build_details(run_dir, min_days=min_days, method=method, use_qc=use_qc, percent=percent)
-    write_table(board, run_dir / "scoreboard.csv")
+    path = write_table(board, run_dir / "scoreboard.csv")
     write_table(stn, run_dir / "tables" / "08_stations.csv")
     write_table(by_landcover(stn, group=["product", "layer", "landcover"]),
                 run_dir / "tables" / "08_stations_by_landcover.csv")
-    return board
+    return path

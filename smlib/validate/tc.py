@@ -32,13 +32,14 @@ Res. Atmos. 121, 1208-1219; pytesmo :func:`pytesmo.metrics.tcol_metrics` and
 
 from __future__ import annotations
 
+import warnings
 from itertools import combinations
 
 import numpy as np
 import xarray as xr
 
 from ..errors import DataError
-from .metrics import _dims_tuple, as_dataarray
+from .metrics import _dims_tuple, as_dataarray, blocked
 
 #: Default minimum number of triplets (samples where all products are finite) for an estimate.
 MIN_N_TC = 30
@@ -69,7 +70,7 @@ def collocate(arrays, dim="time") -> tuple[list[xr.DataArray], xr.DataArray]:
         raise DataError(f"collocation needs at least 3 products, got {len(arrays)}")
     first = next((a for a in arrays if isinstance(a, xr.DataArray)), None)
     das = [as_dataarray(a, dim, like=first, name=f"product {i}") for i, a in enumerate(arrays)]
-    das = list(xr.align(*das, join="inner"))
+    das = list(xr.align(*das, join="inner", copy=False))
     for d in _dims_tuple(dim):
         if das[0].sizes[d] == 0:
             raise DataError(f"the products share no {d!r} coordinate values: nothing to collocate")
@@ -98,15 +99,6 @@ def _c(cov, i, j):
     return cov[(min(i, j), max(i, j))]
 
 
-def pairwise_r_from_cov(cov, n_products: int) -> dict:
-    """Pearson r of each pair ``(i, j)`` from the covariance matrix."""
-    out = {}
-    for i, j in combinations(range(n_products), 2):
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[(i, j)] = _c(cov, i, j) / np.sqrt(_c(cov, i, i) * _c(cov, j, j))
-    return out
-
-
 def tc_error_variance(cii, cij, cik, cjk):
     """TC error variance of product i, ``C_ii - C_ij C_ik / C_jk`` [units of i squared]
     (Gruber et al. 2016, covariance notation)."""
@@ -131,6 +123,70 @@ def tc_beta(c_ref_k, c_i_k):
     return c_ref_k / c_i_k
 
 
+#: output variables of the NumPy TC core: (name, has a product axis)
+_TC_VARS = (("err_sd", True), ("err_sd_scaled", True), ("err_var", True), ("tc_r", True), ("snr_db", True),
+            ("beta", True), ("valid", True), ("n", False), ("r_pair", True), ("masked", False))
+
+
+def tc_core(x: np.ndarray, y: np.ndarray, z: np.ndarray, min_n: int = MIN_N_TC, min_pair_r: float | None = None,
+            ddof: int = 1) -> dict:
+    """Triple collocation on NumPy arrays reduced over their LAST axis (any leading shape).
+
+    The computational core of :func:`triple_collocation` (which wraps it with xarray/dask): only
+    samples where all three are finite are used; returns a dict of arrays, the product-wise ones
+    with a trailing axis of length 3 (``r_pair``: pairs x-y, x-z, y-z). See
+    :func:`triple_collocation` for the formulas and flags.
+    """
+    s = np.stack([np.asarray(a, dtype="float64") for a in (x, y, z)], axis=-2)  # (..., 3, T), a copy
+    ok = np.isfinite(s).all(-2)  # complete triplets (..., T)
+    n = ok.sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        np.copyto(s, 0.0, where=~ok[..., None, :])
+        nn = np.where(n > 0, n, np.nan)
+        s -= (s.sum(-1) / nn[..., None])[..., None]  # anomalies (NaN rows where n = 0)
+        s *= ok[..., None, :]  # incomplete samples contribute nothing
+        den = np.where(n > ddof, n - ddof, np.nan)
+        cm = np.matmul(s, np.swapaxes(s, -1, -2)) / den[..., None, None]  # (..., 3, 3) covariances
+        cov = {(i, j): cm[..., i, j] for i in range(3) for j in range(i, 3)}
+        pairs = [(0, 1), (0, 2), (1, 2)]
+        rp = np.stack([_c(cov, i, j) / np.sqrt(_c(cov, i, i) * _c(cov, j, j)) for i, j in pairs], -1)
+        enough = n >= max(int(min_n), ddof + 2)
+        masked = np.zeros(n.shape, bool)
+        if min_pair_r is not None:
+            masked = (rp < min_pair_r).any(-1)
+        others = {0: (1, 2), 1: (0, 2), 2: (0, 1)}
+        ev, r2, be = [], [], []
+        for i in range(3):
+            j, k = others[i]
+            cii, cij, cik, cjk = _c(cov, i, i), _c(cov, i, j), _c(cov, i, k), _c(cov, j, k)
+            ev.append(tc_error_variance(cii, cij, cik, cjk))
+            r2.append(tc_rho2(cii, cij, cik, cjk))
+            if i == 0:
+                be.append(np.ones_like(cii))
+            else:
+                kk = 2 if i == 1 else 1
+                be.append(tc_beta(_c(cov, 0, kk), _c(cov, i, kk)))
+        err_var, rho2, beta = np.stack(ev, -1), np.stack(r2, -1), np.stack(be, -1)
+        base = (enough & ~masked)[..., None]
+        ok_var = base & np.isfinite(err_var) & (err_var >= 0)
+        ok_r = base & np.isfinite(rho2) & (rho2 > 0) & (rho2 <= 1)
+        ok_b = base & np.isfinite(beta)
+        err_var = np.where(ok_var, err_var, np.nan)
+        rho2 = np.where(ok_r, rho2, np.nan)
+        beta = np.where(ok_b, beta, np.nan)
+        err_sd = np.sqrt(err_var)
+        return {"err_sd": err_sd, "err_sd_scaled": err_sd * np.abs(beta), "err_var": err_var,
+                "tc_r": np.sqrt(rho2), "snr_db": snr_db(rho2), "beta": beta, "valid": ok_var & ok_r & ok_b,
+                "n": n.astype("int64"), "r_pair": rp, "masked": masked}
+
+
+def _stacked(arrays, dim):
+    dims = _dims_tuple(dim)
+    if len(dims) == 1:
+        return arrays, dims[0]
+    return [a.stack(_sample=dims) for a in arrays], "_sample"
+
+
 def triple_collocation(x, y, z, dim="time", names=None, min_n: int = MIN_N_TC, min_pair_r: float | None = None,
                        ddof: int = 1) -> xr.Dataset:
     """Covariance-notation triple collocation of three products, per pixel.
@@ -139,7 +195,8 @@ def triple_collocation(x, y, z, dim="time", names=None, min_n: int = MIN_N_TC, m
     (``dim`` = first axis) of the same variable; ``names`` the product labels (default: the
     DataArrays' names when distinct, else ``x, y, z``); ``min_n`` the minimum number of complete
     triplets (default 30); ``min_pair_r`` masks pixels where any pairwise Pearson r is below it
-    (``0.2`` reproduces seed 003; ``None`` = no mask).
+    (``0.2`` reproduces seed 003; ``None`` = no mask). Dask-backed inputs stay lazy (chunked over
+    the non-reduced dims; the reduced dim must be one chunk).
 
     Returns a Dataset with dim ``product`` (length 3): ``err_sd`` (error sd in each product's own
     units), ``err_sd_scaled`` (in the first product's units, = pytesmo ``err_std``), ``err_var``,
@@ -148,49 +205,33 @@ def triple_collocation(x, y, z, dim="time", names=None, min_n: int = MIN_N_TC, m
     masked); and without the product dim ``n`` (complete triplets), ``r_pair`` (dim ``pair``) and
     ``masked`` (seed-003 mask applied). Inadmissible values are NaN.
     """
-    arrays, valid = collocate([x, y, z], dim)
     labels = _names([x, y, z], names)
-    cov, n = covariance_matrix(arrays, valid, dim, ddof)
-    rp = pairwise_r_from_cov(cov, 3)
-    enough = n >= max(int(min_n), ddof + 2)
-    masked = xr.zeros_like(enough)
-    if min_pair_r is not None:
-        for v in rp.values():
-            masked = masked | (v < min_pair_r)
-    others = {0: (1, 2), 1: (0, 2), 2: (0, 1)}
-    ev, r2, be = [], [], []
-    with np.errstate(invalid="ignore", divide="ignore"):
-        for i in range(3):
-            j, k = others[i]
-            cii, cij, cik, cjk = _c(cov, i, i), _c(cov, i, j), _c(cov, i, k), _c(cov, j, k)
-            ev.append(tc_error_variance(cii, cij, cik, cjk))
-            r2.append(tc_rho2(cii, cij, cik, cjk))
-            if i == 0:
-                be.append(xr.ones_like(cii))
-            else:
-                kk = 2 if i == 1 else 1
-                be.append(tc_beta(_c(cov, 0, kk), _c(cov, i, kk)))
-    pdim = xr.DataArray(labels, dims="product", name="product")
-    err_var = xr.concat(ev, dim=pdim)
-    rho2 = xr.concat(r2, dim=pdim)
-    beta = xr.concat(be, dim=pdim)
-    base = enough & ~masked
-    ok_var = base & (err_var >= 0) & np.isfinite(err_var)
-    ok_r = base & (rho2 > 0) & (rho2 <= 1) & np.isfinite(rho2)
-    ok_b = base & np.isfinite(beta)
-    err_var = err_var.where(ok_var)
-    err_sd = np.sqrt(err_var)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        snr = snr_db(rho2.where(ok_r))
-    tc_r = np.sqrt(rho2.where(ok_r))
-    beta = beta.where(ok_b)
-    pair_labels = [f"{labels[i]}-{labels[j]}" for i, j in rp]
-    r_pair = xr.concat(list(rp.values()), dim=xr.DataArray(pair_labels, dims="pair", name="pair"))
-    out = xr.Dataset({
-        "err_sd": err_sd, "err_sd_scaled": err_sd * abs(beta), "err_var": err_var, "tc_r": tc_r,
-        "snr_db": snr, "beta": beta, "valid": ok_var & ok_r & ok_b, "n": n, "r_pair": r_pair,
-        "masked": masked,
-    })
+    first = next((a for a in (x, y, z) if isinstance(a, xr.DataArray)), None)
+    das = [as_dataarray(a, dim, like=first, name=f"product {labels[i]}") for i, a in enumerate((x, y, z))]
+    das = list(xr.align(*das, join="inner", copy=False))
+    for d in _dims_tuple(dim):
+        if das[0].sizes[d] == 0:
+            raise DataError(f"the products share no {d!r} coordinate values: nothing to collocate")
+    das, core = _stacked(das, dim)
+    if das[0].chunks is not None:
+        das = [a.chunk({core: -1}) for a in das]
+
+    def _f(a, b, c):
+        r = blocked(tc_core, a, b, c, min_n=min_n, min_pair_r=min_pair_r, ddof=ddof)
+        return tuple(r[k] for k, _ in _TC_VARS)
+
+    outs = xr.apply_ufunc(
+        _f, *das, input_core_dims=[[core]] * 3,
+        output_core_dims=[["product"] if k != "r_pair" and p else (["pair"] if k == "r_pair" else [])
+                          for k, p in _TC_VARS],
+        dask="parallelized",
+        output_dtypes=[bool if k in ("valid", "masked") else (np.int64 if k == "n" else np.float64)
+                       for k, _ in _TC_VARS],
+        dask_gufunc_kwargs={"output_sizes": {"product": 3, "pair": 3}})
+    out = xr.Dataset({k: v for (k, _), v in zip(_TC_VARS, outs)})
+    out = out.assign_coords(product=("product", labels),
+                            pair=("pair", [f"{labels[i]}-{labels[j]}" for i, j in ((0, 1), (0, 2), (1, 2))]))
+    out = out.transpose("product", "pair", ...)
     units = [a.attrs.get("units") for a in (x, y, z) if isinstance(a, xr.DataArray)]
     u = units[0] if units and all(v == units[0] for v in units) else None
     attrs = {"err_sd": ("TC error standard deviation, in each product's own units", u),
@@ -215,10 +256,10 @@ def tc_bootstrap(x, y, z, dim="time", n_boot: int = 200, alpha: float = 0.05, se
     :func:`pytesmo.metrics.tcol_metrics_with_bootstrapped_ci` with ``method="percentile"``).
 
     Each of ``n_boot`` replicates draws ``dim`` positions with replacement (the same draw for every
-    pixel, so the loop runs over replicates, never over pixels) and recomputes
-    :func:`triple_collocation`. Returns the point estimate plus ``<var>_lo``/``<var>_hi`` for
-    ``err_sd``, ``tc_r``, ``snr_db`` and ``beta`` (NaN-aware percentiles over the admissible
-    replicates) and ``n_boot_valid`` (replicates with an admissible estimate).
+    pixel, so the loop runs over replicates, never over pixels) and recomputes the TC estimates
+    (:func:`tc_core`). Returns the point estimate of :func:`triple_collocation` plus
+    ``<var>_lo``/``<var>_hi`` for ``err_sd``, ``tc_r``, ``snr_db`` and ``beta`` (percentiles over
+    the admissible replicates) and ``n_boot_valid`` (replicates with an admissible TC-R).
     """
     if n_boot < 10:
         raise DataError(f"n_boot: at least 10 bootstrap replicates are needed, got {n_boot}")
@@ -228,28 +269,28 @@ def tc_bootstrap(x, y, z, dim="time", n_boot: int = 200, alpha: float = 0.05, se
     if len(dims) != 1:
         raise DataError(f"tc_bootstrap: reduce over one dim, got {dims}")
     d = dims[0]
+    est = triple_collocation(x, y, z, dim=dim, names=names, min_n=min_n, min_pair_r=min_pair_r).compute()
     arrays, _ = collocate([x, y, z], dim)
-    labels = _names([x, y, z], names)
-    est = triple_collocation(*arrays, dim=dim, names=labels, min_n=min_n, min_pair_r=min_pair_r)
+    other = [k for k in arrays[0].dims if k != d]
+    vals = [a.transpose(*other, d).values for a in arrays]
     rng = np.random.default_rng(seed)
-    size = arrays[0].sizes[d]
+    size = vals[0].shape[-1]
     keys = ("err_sd", "tc_r", "snr_db", "beta")
-    reps = {k: [] for k in keys}
-    for _ in range(n_boot):
+    reps = {k: np.empty((n_boot,) + vals[0].shape[:-1] + (3,)) for k in keys}
+    for b in range(n_boot):
         idx = rng.integers(0, size, size)
-        sub = [a.isel({d: idx}).drop_vars(d, errors="ignore") for a in arrays]
-        t = triple_collocation(*sub, dim=dim, names=labels, min_n=min_n, min_pair_r=min_pair_r)
+        r = tc_core(*(v[..., idx] for v in vals), min_n=min_n, min_pair_r=min_pair_r)
         for k in keys:
-            reps[k].append(t[k])
+            reps[k][b] = r[k]
     out = est.copy()
-    q = [100 * alpha / 2, 100 * (1 - alpha / 2)]
-    for k in keys:
-        stack = xr.concat(reps[k], dim="boot")
-        if k == "tc_r":
-            out["n_boot_valid"] = np.isfinite(stack).sum("boot")
-        lo_hi = stack.quantile([q[0] / 100, q[1] / 100], dim="boot", skipna=True)
-        out[f"{k}_lo"] = lo_hi.isel(quantile=0, drop=True)
-        out[f"{k}_hi"] = lo_hi.isel(quantile=1, drop=True)
+    pdims = (*other, "product")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels give NaN bounds
+        for k in keys:
+            lo, hi = np.nanpercentile(reps[k], [100 * alpha / 2, 100 * (1 - alpha / 2)], axis=0)
+            out[f"{k}_lo"] = xr.DataArray(lo, dims=pdims).transpose(*est[k].dims)
+            out[f"{k}_hi"] = xr.DataArray(hi, dims=pdims).transpose(*est[k].dims)
+    out["n_boot_valid"] = xr.DataArray(np.isfinite(reps["tc_r"]).sum(0), dims=pdims).transpose(*est["tc_r"].dims)
     out.attrs.update(n_boot=int(n_boot), alpha=float(alpha), bootstrap="percentile")
     return out
 
@@ -304,7 +345,7 @@ def extended_collocation(*arrays, dim="time", names=None, min_n: int = MIN_N_TC)
     with np.errstate(invalid="ignore", divide="ignore"):
         out = xr.Dataset({"sig_var": sig_v, "err_var": err_v, "err_sd": np.sqrt(err_v),
                           "snr_db": 10.0 * np.log10(sig_v / err_v),
-                          "tc_r": np.sqrt(sig_v / (sig_v + err_v)), "valid": ok, "n": n})
+                          "tc_r": np.sqrt(sig_v / (sig_v + err_v)), "valid": ok, "n": n}).transpose("product", ...)
     out.attrs.update(method="extended collocation (Gruber et al. 2016), independent errors", min_n=int(min_n))
     return out
 
