@@ -159,6 +159,20 @@ def run(study_path: str | os.PathLike, stages: str | None = None, sets=(), runs_
             raw["files"][prod]["paths"] = st.files[prod]["resolved"]
     write_text(yaml.safe_dump(raw, sort_keys=False), eff)
 
+    # Figures must be captured by the kernel whatever backend the caller's environment selects
+    # (MPLBACKEND=Agg in a headless shell would leave the book without figures).
+    old_backend = os.environ.get("MPLBACKEND")
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    try:
+        return _run_stages(st, chosen, eff, run_dir, chapters_dir, kernel, progress, cell_timeout, pm, tqdm)
+    finally:
+        if old_backend is None:
+            os.environ.pop("MPLBACKEND", None)
+        else:
+            os.environ["MPLBACKEND"] = old_backend
+
+
+def _run_stages(st, chosen, eff, run_dir, chapters_dir, kernel, progress, cell_timeout, pm, tqdm):
     results: list[StageResult] = []
     bar = tqdm(chosen, desc="stages", unit="stage", disable=not progress, file=sys.stderr)
     for key, stem in bar:

@@ -31,6 +31,9 @@ def test_every_stage_executes(tiny_pipeline):
         assert not errors, f"{stem} has error outputs"
         executed = [c for c in nb["cells"] if c["cell_type"] == "code" and c.get("execution_count")]
         assert executed, f"{stem} did not execute"
+        images = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
+                  if "image/png" in o.get("data", {})]
+        assert images, f"{stem} shows no figure"
     log = (tiny_pipeline["run_dir"] / "run_log.csv").read_text()
     assert log.count(",ok,") == 8
 

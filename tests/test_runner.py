@@ -47,8 +47,20 @@ def fake_notebooks(tmp_path, monkeypatch):
     return nbdir
 
 
-def test_runner_passes_parameters_and_hides_them(tmp_path, fake_notebooks):
-    res = runner.run(ROOT / "data" / "studies" / "tiny.yml", stages="01", sets=["data_prep.value=5"],
+@pytest.fixture
+def fake_study(tmp_path):
+    """The tiny study without its stage parameters (the fake notebooks declare only ``value``)."""
+    import yaml
+
+    raw = yaml.safe_load((ROOT / "data" / "studies" / "tiny.yml").read_text())
+    raw.pop("stages", None)
+    p = tmp_path / "tiny.yml"
+    p.write_text(yaml.safe_dump(raw))
+    return p
+
+
+def test_runner_passes_parameters_and_hides_them(tmp_path, fake_notebooks, fake_study):
+    res = runner.run(fake_study, stages="01", sets=["data_prep.value=5"],
                      runs_root=tmp_path / "runs", chapters_dir=tmp_path / "ch", progress=False)
     assert res[0].status == "ok"
     run_dir = tmp_path / "runs" / "tiny"
@@ -61,16 +73,16 @@ def test_runner_passes_parameters_and_hides_them(tmp_path, fake_notebooks):
     assert (run_dir / "study.yml").exists()
 
 
-def test_runner_failure_names_notebook_and_cell_and_keeps_outputs(tmp_path, fake_notebooks):
+def test_runner_failure_names_notebook_and_cell_and_keeps_outputs(tmp_path, fake_notebooks, fake_study):
     ch = tmp_path / "ch"
-    runner.run(ROOT / "data" / "studies" / "tiny.yml", stages="01", runs_root=tmp_path / "runs", chapters_dir=ch,
+    runner.run(fake_study, stages="01", runs_root=tmp_path / "runs", chapters_dir=ch,
                progress=False)
     good = (ch / "01_data_prep.ipynb").read_bytes()
     # a previous good chapter 02 must survive the failing rerun
     shutil.copy(ch / "01_data_prep.ipynb", ch / "02_band_selection.ipynb")
     previous_02 = (ch / "02_band_selection.ipynb").read_bytes()
     with pytest.raises(RunError) as exc:
-        runner.run(ROOT / "data" / "studies" / "tiny.yml", stages="01,02,03", runs_root=tmp_path / "runs",
+        runner.run(fake_study, stages="01,02,03", runs_root=tmp_path / "runs",
                    chapters_dir=ch, progress=False)
     msg = str(exc.value)
     assert "02_band_selection" in msg and "cell" in msg and "deliberate failure" in msg
