@@ -69,30 +69,59 @@ def bti(sig40, dim: str = "time"):
 
 
 # ------------------------------------------------------------------------------------------ metrics
+def _pearson_along(x: np.ndarray, y: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pearson r and the number of jointly finite pairs along ``axis`` (NaN where fewer than 3 pairs)."""
+    ok = np.isfinite(x) & np.isfinite(y)
+    n = ok.sum(axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mx = np.where(ok, x, 0.0).sum(axis=axis, keepdims=True) / np.expand_dims(n, axis)
+        my = np.where(ok, y, 0.0).sum(axis=axis, keepdims=True) / np.expand_dims(n, axis)
+        dx = np.where(ok, x - mx, 0.0)
+        dy = np.where(ok, y - my, 0.0)
+        r = (dx * dy).sum(axis=axis) / np.sqrt((dx * dx).sum(axis=axis) * (dy * dy).sum(axis=axis))
+    return np.where(n >= 3, r, np.nan), n
+
+
 def quality_indices(pred: xr.DataArray, ref: xr.DataArray, min_days: int = 10, alpha: float = 0.05) -> dict:
     """The paper's four quality indices of ``pred`` against ``ref`` (Zhao et al. 2021, section 2.2.2):
 
     ``rho_spatial``: Pearson r over the pixels of each day, mean over the days with p < ``alpha``
-    (:func:`smlib.validate.spatial_correlation`); ``rho_temporal``: Pearson r over time at each pixel,
-    mean of the map (:func:`smlib.validate.temporal_correlation`); ``rmse`` and ``mae`` (m3/m3): per
-    pixel over time, mean of the maps. Pixels with fewer than ``min_days`` paired days are left out of
-    the three per-pixel indices.
+    (two-sided t-test, n-2 degrees of freedom); ``rho_temporal``: Pearson r over time at each pixel, mean
+    of the map; ``rmse`` and ``mae`` (m3/m3): per pixel over time, mean of the maps. Pixels with fewer than
+    ``min_days`` paired days are left out of the three per-pixel indices. The definitions are those of
+    :func:`smlib.validate.spatial_correlation`, :func:`smlib.validate.temporal_correlation` and
+    :func:`smlib.validate.pairwise` (a test checks they agree); this NumPy version is ~50 times faster on
+    the small 0.25-deg cubes that the selection tables score hundreds of times.
     """
-    from . import validate
+    from scipy import stats
 
-    sc = validate.spatial_correlation(pred, ref, alpha=alpha)
-    m = validate.pairwise(pred, ref, dim="time")
-    keep = m["n"] >= min_days
+    p_, r_ = xr.align(pred, ref, join="inner")
+    a = p_.transpose("time", "lat", "lon").values.astype(float)
+    b = r_.transpose("time", "lat", "lon").values.astype(float)
+    nt = a.shape[0]
+    rd, nd = _pearson_along(a.reshape(nt, -1), b.reshape(nt, -1), axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = rd * np.sqrt((nd - 2) / np.clip(1.0 - rd * rd, 1e-300, None))
+        pval = 2.0 * stats.t.sf(np.abs(t), np.maximum(nd - 2, 1))
+    sig = np.isfinite(rd) & (pval < alpha)
+    rt, nt_ = _pearson_along(a, b, axis=0)
+    keep = nt_ >= max(int(min_days), 1)
+    d = a - b
+    ok = np.isfinite(d)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rmse = np.sqrt(np.where(ok, d * d, 0.0).sum(0) / nt_)
+        mae = np.where(ok, np.abs(d), 0.0).sum(0) / nt_
 
-    def mean(v):
-        v = m[v].where(keep)
-        return float(v.mean()) if bool(v.notnull().any()) else float("nan")
+    def mean(m):
+        m = m[keep & np.isfinite(m)]
+        return float(m.mean()) if m.size else float("nan")
 
-    return {"rho_spatial": float(sc["mean_r"]), "rho_temporal": mean("r"), "rmse": mean("rmse"), "mae": mean("mae")}
+    return {"rho_spatial": float(rd[sig].mean()) if sig.any() else float("nan"), "rho_temporal": mean(rt),
+            "rmse": mean(rmse), "mae": mean(mae)}
 
 
 # ------------------------------------------------------------------------------------------ features
-def _to_coarse(da: xr.DataArray, coarse: _grid.Grid, method: str = "bilinear") -> xr.DataArray:
+def to_grid(da: xr.DataArray, coarse: _grid.Grid, method: str = "bilinear") -> xr.DataArray:
     """Bring a coarse field onto the ``coarse`` grid (identity when the centres already match)."""
     lat, lon = coarse.lat, coarse.lon
     if da.sizes["lat"] == lat.size and da.sizes["lon"] == lon.size and \
@@ -137,6 +166,21 @@ def fill_time_gaps(da: xr.DataArray, max_gap_days: int = 16) -> xr.DataArray:
     return out.transpose(*da.dims)
 
 
+def fill_microwave(features: xr.Dataset, max_gap_days: int) -> xr.Dataset:
+    """``features`` with every microwave input (``smap_*``, ``amsr2_*``, ``fy3c_*``, ``ascat_*``) gap-filled in
+    time over at most ``max_gap_days`` days (:func:`fill_time_gaps`); auxiliaries unchanged.
+
+    Our extension, not the paper's: a network needs all its inputs on a day, and the swaths of three
+    sensors rarely coincide, so applying it to inputs carried over a revisit gap (1-3 days) turns a
+    product covering a fifth of the days into a near-daily one. Training still uses observed inputs only.
+    """
+    out = features.copy()
+    for v in features.data_vars:
+        if v.split("_")[0] in ("smap", "amsr2", "fy3c", "ascat") and "time" in features[v].dims:
+            out[v] = fill_time_gaps(features[v], max_gap_days)
+    return out
+
+
 def microwave_features(run_dir, coarse: _grid.Grid, smap_resampling: str = "bilinear",
                        include_fy3c: bool = True) -> xr.Dataset:
     """All candidate microwave inputs on the 0.25-deg grid: TBV, TBH and MPDI per sensor, band and orbit;
@@ -160,8 +204,8 @@ def microwave_features(run_dir, coarse: _grid.Grid, smap_resampling: str = "bili
                     continue
                 if suffix == f"_{band}" and orbit == "des":
                     continue  # a product without orbits: one set, labelled ascending
-                tv = _to_coarse(ds[v].astype("float32"), coarse, method)
-                th = _to_coarse(ds[h].astype("float32"), coarse, method)
+                tv = to_grid(ds[v].astype("float32"), coarse, method)
+                th = to_grid(ds[h].astype("float32"), coarse, method)
                 out[f"{sensor}_tbv_{band}_{orbit}"] = tv
                 out[f"{sensor}_tbh_{band}_{orbit}"] = th
                 out[f"{sensor}_mpdi_{band}_{orbit}"] = mpdi(tv, th)
@@ -169,7 +213,7 @@ def microwave_features(run_dir, coarse: _grid.Grid, smap_resampling: str = "bili
         raise InputError(f"{run_dir}: smap.nc / amsr2.nc hold none of the brightness temperatures "
                          "tbv_asc, tbh_asc, tbv_c1_asc... that band selection needs")
     if _io.has_input(run_dir, "ascat"):
-        sig = _to_coarse(_io.read_input(run_dir, "ascat", ["sig40"])["sig40"].astype("float32"), coarse, "idw")
+        sig = to_grid(_io.read_input(run_dir, "ascat", ["sig40"])["sig40"].astype("float32"), coarse, "idw")
         out["ascat_sig40"] = sig
         out["ascat_bti"] = bti(sig)
     ds = xr.Dataset({k: v.drop_vars([c for c in v.coords if c not in ("time", "lat", "lon")])
@@ -221,7 +265,7 @@ def target_field(run_dir, coarse: _grid.Grid, model: str = "cldas", var: str = "
     da = _io.read_input(run_dir, f"model_{model}", [var])[var].astype("float32")
     g = _grid.grid_of(da)
     method = "block_mean" if g.res < coarse.res - 1e-9 else "bilinear"
-    return _to_coarse(da, coarse, method)
+    return to_grid(da, coarse, method)
 
 
 def feature_label(name: str) -> str:
@@ -504,3 +548,35 @@ def compare_with_paper(single: pd.DataFrame, criterion: str = "balanced") -> tup
                                                              nan_policy="omit")[0])
     tab.index.name = "feature"
     return tab.sort_values("rank_ours"), summary
+
+
+def ranking_contrasts(single: pd.DataFrame, criterion: str = "balanced") -> pd.DataFrame:
+    """What drives the Table-3 ranking, ours and the paper's: the mean ranking score (:func:`score`) of one group
+    of single inputs minus another's, over the inputs both tables have. Rows: V minus H polarization, MPDI
+    minus brightness temperatures, ascending minus descending orbits, 10.7 minus 6.9 GHz (AMSR2), SMAP L-band
+    minus AMSR2, BTI minus sig40. Columns ``ours``, ``paper`` and ``agree`` (same sign)."""
+    ours = single.set_index("feature")
+    common = [f for f in ours.index if f in PAPER_TABLE3]
+    paper = pd.DataFrame({f: PAPER_TABLE3[f] for f in common}, index=list(METRICS)).T
+    s_ours = score(ours.loc[common], criterion)
+    s_paper = score(paper, criterion)
+    parts = {f: f.split("_") for f in common}
+    groups = {
+        "V minus H polarization": (lambda p: p[1] == "tbv", lambda p: p[1] == "tbh"),
+        "MPDI minus brightness temperatures": (lambda p: p[1] == "mpdi", lambda p: p[1] in ("tbv", "tbh")),
+        "ascending minus descending": (lambda p: p[-1] == "asc", lambda p: p[-1] == "des"),
+        "AMSR2 10.7 minus 6.9 GHz": (lambda p: p[0] == "amsr2" and p[2] == "x",
+                                     lambda p: p[0] == "amsr2" and p[2] == "c1"),
+        "SMAP L-band minus AMSR2": (lambda p: p[0] == "smap", lambda p: p[0] == "amsr2"),
+        "ASCAT BTI minus sig40": (lambda p: p == ["ascat", "bti"], lambda p: p == ["ascat", "sig40"]),
+    }
+    rows = []
+    for name, (a, b) in groups.items():
+        fa = [f for f in common if a(parts[f])]
+        fb = [f for f in common if b(parts[f])]
+        if not fa or not fb:
+            continue
+        o = float(s_ours[fa].mean() - s_ours[fb].mean())
+        p = float(s_paper[fa].mean() - s_paper[fb].mean())
+        rows.append({"contrast": name, "ours": o, "paper": p, "agree": bool(np.sign(o) == np.sign(p))})
+    return pd.DataFrame(rows).set_index("contrast")

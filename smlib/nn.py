@@ -18,6 +18,11 @@ Two trainers share one model interface (:class:`NNModel`, ``predict(X)``):
 
 Inputs and target are standardised with the training rows' mean and standard deviation (stored in the
 model), so inputs in K, dB and unitless indices are on a common scale. Soil moisture in m3/m3.
+
+Downscaling (stage 05): :func:`fine_auxiliary` (gap-free 1-km auxiliaries), :func:`downscale` (the
+0.25-deg network applied at 1 km, microwave inputs replicated or interpolated), :func:`correct_to_target`
+(optional coarse residual correction, our extension) and :func:`cross_validate` (random vs spatial-block
+folds).
 """
 
 from __future__ import annotations
@@ -79,8 +84,11 @@ def jacobian(theta: np.ndarray, X: np.ndarray, hidden: int) -> tuple[np.ndarray,
 
 def lm_step(J: np.ndarray, e: np.ndarray, mu: float) -> np.ndarray:
     """The Levenberg-Marquardt increment ``dw = -(J^T J + mu I)^{-1} J^T e`` (Marquardt 1963, eq. 6)."""
-    JtJ = J.T @ J
-    g = J.T @ e
+    return _lm_solve(J.T @ J, J.T @ e, mu)
+
+
+def _lm_solve(JtJ: np.ndarray, g: np.ndarray, mu: float) -> np.ndarray:
+    """:func:`lm_step` from a precomputed ``J^T J`` and gradient ``g = J^T e`` (reused across mu trials)."""
     A = JtJ + mu * np.eye(JtJ.shape[0])
     try:
         return -np.linalg.solve(A, g)
@@ -214,9 +222,10 @@ def train_lm_once(Xt, yt, Xv, yv, hidden: int, rng: np.random.Generator, max_epo
         if np.linalg.norm(grad) / yt.size < min_grad:
             stop = "min_grad"
             break
+        JtJ = J.T @ J
         accepted = False
         while mu <= mu_max:
-            cand = theta + lm_step(J, e, mu)
+            cand = theta + _lm_solve(JtJ, grad, mu)
             e_c = forward(cand, Xt, hidden) - yt
             sse_c = float(e_c @ e_c)
             if np.isfinite(sse_c) and sse_c < sse:
@@ -523,7 +532,7 @@ def downscale(model: NNModel, coarse_features, fine_aux, fine_lat, fine_lon, res
     for s in range(0, times.size, chunk_days):
         t = times[s: s + chunk_days]
         ds = fine_inputs(coarse_features, fine_aux, inputs, fine_lat, fine_lon, t, resampling=resampling)
-        ref = xr.DataArray(np.empty((t.size, fine_lat.size, fine_lon.size), dtype="float32"),
+        ref = xr.DataArray(np.zeros((t.size, fine_lat.size, fine_lon.size), dtype="float32"),
                            dims=("time", "lat", "lon"), coords={"time": t, "lat": fine_lat, "lon": fine_lon})
         X, _ = bandsel.stack(ds, inputs, ref)
         out[s: s + t.size] = model.predict(X, device=device).reshape(t.size, fine_lat.size, fine_lon.size)
@@ -532,6 +541,31 @@ def downscale(model: NNModel, coarse_features, fine_aux, fine_lat, fine_lon, res
     return xr.DataArray(out, dims=("time", "lat", "lon"), coords={"time": times, "lat": fine_lat, "lon": fine_lon},
                         name="ssm", attrs=attrs("ssm", method="one-hidden-layer NN (Levenberg-Marquardt), "
                                                 "trained at 0.25 deg, applied at 1 km (Zhao et al. 2021)"))
+
+
+def correct_to_target(fine, target, method: str = "bilinear"):
+    """Residual correction of the 1-km NN field toward the coarse target (our extension of the paper).
+
+    The residual ``target - block_mean(fine)`` of each 0.25-deg cell and day is added to the 1-km field:
+    ``bilinear`` interpolates it between cell centres (smooth, no steps at cell edges), ``block`` adds it to
+    every pixel of the cell (cell means then equal the target exactly), ``none`` leaves the field as the
+    network made it (the paper). The coarse-scale part of the result then follows the daily target while the
+    within-cell detail is the network's. Uses :func:`smlib.downscale.residual_correction` (seed 000's
+    step). Pixel-days without an NN value stay missing. ``fine`` and ``target`` in m3/m3.
+    """
+    from .downscale import residual_correction
+    from .grid import block_mean, grid_of
+
+    if method == "none":
+        return fine
+    if method not in ("bilinear", "block"):
+        raise DataError(f"residual correction must be 'bilinear', 'block' or 'none', got {method!r}")
+    tgt = target.sel(time=fine["time"]).transpose("time", "lat", "lon")
+    pred = block_mean(fine.transpose("time", "lat", "lon"), grid_of(tgt)) if method == "bilinear" else None
+    out = residual_correction(fine.transpose("time", "lat", "lon"), tgt, coarse_pred=pred, method=method)
+    out = out.where(fine.notnull()).astype("float32")
+    out.attrs = dict(fine.attrs, residual_correction=method)
+    return out.rename(fine.name)
 
 
 # ----------------------------------------------------------------------------------- cross-validation

@@ -155,12 +155,12 @@ def test_downscale_to_fine_grid_adds_detail(feats, run):
     assert "gaps filled" in src["lst"] and bool(aux["lst"].notnull().all())
     out = nn.downscale(model, feats, aux, f.lat, f.lon, chunk_days=7)
     assert out.shape == (60, 20, 20) and out.attrs["units"] == "m3/m3"
-    truth_like = run["sm_fine"]
+    hidden_sm = run["sm_fine"]
     ok = out.notnull()
     assert ok.any()
     # the 1-km fine detail (deviation from the 0.25-deg cell mean) correlates with the hidden field's detail
     a = grid.cell_mean_anomaly(out, run["coarse"]).values[ok.values]
-    b = grid.cell_mean_anomaly(truth_like, run["coarse"]).values[ok.values]
+    b = grid.cell_mean_anomaly(hidden_sm, run["coarse"]).values[ok.values]
     assert np.corrcoef(a, b)[0, 1] > 0.3
 
 
@@ -185,3 +185,59 @@ def test_fill_time_gaps_interpolates_short_gaps_only():
     assert out[7] == 7.0  # held outwards for up to 2 days
     out3 = bandsel.fill_time_gaps(da, max_gap_days=3).values[:, 0]
     np.testing.assert_allclose(out3[3:6], [4, 5, 6])
+
+
+def test_quality_indices_agree_with_smlib_validate():
+    from smlib import validate
+
+    times = pd.date_range("2021-01-01", periods=40)
+    g = grid.Grid(0.25, 100, 101.5, 36, 37)
+    rng = np.random.default_rng(3)
+    ref = _da(rng.random((40, 4, 6)), g, times)
+    pred = ref + 0.3 * _da(rng.random((40, 4, 6)), g, times)
+    pred = pred.where(_da(rng.random((40, 4, 6)), g, times) > 0.2)
+    q = bandsel.quality_indices(pred, ref, min_days=1)
+    sc = validate.spatial_correlation(pred, ref)
+    m = validate.pairwise(pred, ref, dim="time")
+    assert q["rho_spatial"] == pytest.approx(float(sc["mean_r"]), abs=1e-9)
+    assert q["rho_temporal"] == pytest.approx(float(validate.temporal_correlation(pred, ref)["mean_r"]), abs=1e-9)
+    assert q["rmse"] == pytest.approx(float(m["rmse"].mean()), abs=1e-9)
+    assert q["mae"] == pytest.approx(float(m["mae"].mean()), abs=1e-9)
+
+
+def test_fill_microwave_fills_only_microwave_inputs(feats):
+    filled = bandsel.fill_microwave(feats, 2)
+    assert float(filled["smap_tbv_l_asc"].notnull().mean()) > float(feats["smap_tbv_l_asc"].notnull().mean())
+    xr.testing.assert_identical(filled["lst"], feats["lst"])
+    # observed values are kept as they were
+    obs = feats["smap_tbv_l_asc"].notnull()
+    np.testing.assert_array_equal(filled["smap_tbv_l_asc"].values[obs.values], feats["smap_tbv_l_asc"].values[obs.values])
+
+
+def test_ranking_contrasts_and_paper_comparison():
+    # a fake Table 3 equal to the paper's: every contrast agrees and the rank correlation is 1
+    rows = [{"feature": f, **dict(zip(bandsel.METRICS, v))} for f, v in bandsel.PAPER_TABLE3.items()]
+    t3 = pd.DataFrame(rows)
+    c = bandsel.ranking_contrasts(t3)
+    assert c["agree"].all() and np.allclose(c["ours"], c["paper"])
+    # the paper: V below H at C/X band, BTI above sig40
+    assert c.loc["V minus H polarization", "paper"] < 0 < c.loc["ASCAT BTI minus sig40", "paper"]
+    tab, summ = bandsel.compare_with_paper(t3)
+    assert summ["spearman_rank"] == pytest.approx(1.0) and summ["n_common"] == len(bandsel.PAPER_TABLE3)
+
+
+def test_fine_auxiliary_prefers_the_estarfm_product(run, feats, tmp_path):
+    import shutil
+
+    rd = tmp_path / "run"
+    shutil.copytree(run["dir"], rd)
+    modis = xr.open_dataset(rd / "inputs" / "modis.nc")
+    est = xr.Dataset({"ndvi": modis["ndvi"].fillna(0.5), "lst_day": modis["lst_day"].fillna(300.0)})
+    (rd / "products").mkdir(exist_ok=True)
+    est.to_netcdf(rd / "products" / "estarfm.nc")
+    f = run["fine"]
+    aux, src = nn.fine_auxiliary(rd, ["lst", "evi", "dem"], f.lat, f.lon, coarse_aux=feats)
+    assert "estarfm" in src["lst"] and "modis.nc" in src["evi"] and src["dem"] == "static.nc"
+    np.testing.assert_allclose(aux["lst"].values, est["lst_day"].values)
+    aux2, src2 = nn.fine_auxiliary(rd, ["lst"], f.lat, f.lon, coarse_aux=feats, use_estarfm=False)
+    assert "modis.nc" in src2["lst"]

@@ -142,3 +142,30 @@ def test_save_and_load_round_trip(tmp_path):
     m2 = nn.load_model(tmp_path / "m.npz")
     np.testing.assert_allclose(m2.predict(X), m.predict(X))
     assert m2.features == ("a", "b", "c")
+
+
+def test_correct_to_target_block_restores_cell_means():
+    import pandas as pd
+    import xarray as xr
+
+    from smlib import grid
+
+    fine_g, coarse_g = grid.Grid(0.05, 100, 101, 36, 37), grid.Grid(0.25, 100, 101, 36, 37)
+    t = pd.date_range("2021-05-01", periods=3)
+    rng = np.random.default_rng(0)
+    fine = xr.DataArray(rng.random((3, 20, 20)).astype("float32"), dims=("time", "lat", "lon"),
+                        coords={"time": t, "lat": fine_g.lat, "lon": fine_g.lon}, name="ssm")
+    fine[1, :2, :2] = np.nan
+    target = xr.DataArray(rng.random((3, 4, 4)), dims=("time", "lat", "lon"),
+                          coords={"time": t, "lat": coarse_g.lat, "lon": coarse_g.lon})
+    blk = nn.correct_to_target(fine, target, method="block")
+    np.testing.assert_allclose(grid.block_mean(blk, coarse_g).values, target.values, atol=1e-5)
+    assert bool(blk[1, :2, :2].isnull().all())  # missing pixel-days stay missing
+    bil = nn.correct_to_target(fine, target, method="bilinear")
+    # the bilinear residual keeps the within-cell detail smooth and moves cell means toward the target
+    before = np.abs(grid.block_mean(fine, coarse_g).values - target.values).mean()
+    after = np.abs(grid.block_mean(bil, coarse_g).values - target.values).mean()
+    assert after < 0.5 * before
+    assert nn.correct_to_target(fine, target, method="none") is fine
+    with pytest.raises(DataError, match="residual"):
+        nn.correct_to_target(fine, target, method="mean")
