@@ -109,32 +109,48 @@ def conservative_regrid(da: xr.DataArray, target, min_valid: float = 0.5) -> xr.
                         coords=coords, attrs=dict(da.attrs), name=da.name)
 
 
-def rescale_meanstd(x: xr.DataArray, ref: xr.DataArray, dim: str = "time") -> xr.DataArray:
+def _fill_space(da: xr.DataArray) -> xr.DataArray:
+    """Fill NaN pixels of a ``(lat, lon)`` field from the nearest valid pixel (no-op when complete)."""
+    from .grid import fill_nearest
+
+    if not {"lat", "lon"} <= set(da.dims) or bool(da.notnull().all()) or not bool(da.notnull().any()):
+        return da
+    return fill_nearest(da)
+
+
+def rescale_meanstd(x: xr.DataArray, ref: xr.DataArray, dim: str = "time", min_common: int = 3,
+                    fill: bool = True) -> xr.DataArray:
     """Mean/standard-deviation matching of ``x`` to ``ref`` per pixel: ``(x - mean_x) sd_ref / sd_x + mean_ref``.
 
     Means and standard deviations are taken over ``dim`` on the days both are valid (so a gappy
-    reference such as SMAP does not bias the match). Units become those of ``ref``. Pixels with fewer
-    than three common days, or no variance, become NaN. Reference: Draper et al. (2009), Remote Sens.
-    Environ. 113, 703-710; pytesmo ``scaling.mean_std``.
+    reference such as SMAP does not bias the match). Units become those of ``ref``. Where a pixel has
+    fewer than ``min_common`` common days (the reference never observes it, e.g. QC-flagged forest or
+    water), with ``fill`` the reference's mean and sd come from the nearest pixel that has them and
+    ``x``'s from all its own days; without ``fill`` such pixels become NaN. Reference: Draper et al.
+    (2009), Remote Sens. Environ. 113, 703-710; pytesmo ``scaling.mean_std``.
     """
     both = x.notnull() & ref.notnull()
     xm = x.where(both)
     rm = ref.where(both)
-    n = both.sum(dim)
-    sx = xm.std(dim)
-    sr = rm.std(dim)
-    ok = (n >= 3) & (sx > 0)
-    out = (x - xm.mean(dim)) * (sr / sx.where(ok)) + rm.mean(dim)
+    ok = (both.sum(dim) >= min_common) & (xm.std(dim) > 0)
+    mx, sx = xm.mean(dim).where(ok), xm.std(dim).where(ok)
+    mr, sr = rm.mean(dim).where(ok), rm.std(dim).where(ok)
+    if fill:
+        mx = mx.fillna(x.mean(dim))
+        sx = sx.fillna(x.std(dim))
+        mr, sr = _fill_space(mr), _fill_space(sr)
+    out = (x - mx) * (sr / sx.where(sx > 0)) + mr
     return out.astype("float32").rename(x.name)
 
 
-def rescale_cdf(x: xr.DataArray, ref: xr.DataArray, dim: str = "time", n_quantiles: int = 21) -> xr.DataArray:
+def rescale_cdf(x: xr.DataArray, ref: xr.DataArray, dim: str = "time", n_quantiles: int = 21,
+                fill: bool = True) -> xr.DataArray:
     """Piecewise-linear CDF matching of ``x`` to ``ref`` per pixel (Reichle and Koster 2004, GRL 31, L19501).
 
     The ``n_quantiles`` percentiles (0..100) of ``x`` and ``ref`` on their common valid days define a
     piecewise-linear transfer function per pixel; values beyond the end percentiles are extended with
     the slope of the outermost segment. Vectorized over pixels. Pixels with fewer than
-    ``n_quantiles`` common days become NaN.
+    ``n_quantiles`` common days fall back to :func:`rescale_meanstd` with ``fill`` (else NaN).
     """
     if n_quantiles < 3:
         raise DataError(f"n_quantiles must be at least 3, got {n_quantiles}")
@@ -163,8 +179,11 @@ def rescale_cdf(x: xr.DataArray, ref: xr.DataArray, dim: str = "time", n_quantil
         out = y0 + (xv - x0) * (y1 - y0) / (x1 - x0)
     few = bv.sum(0) < n_quantiles
     out[:, few] = np.nan
-    return x.copy(data=out.reshape(shape).astype("float32").transpose(
+    out = x.copy(data=out.reshape(shape).astype("float32").transpose(
         *[list((dim, *other)).index(d) for d in x.dims])).rename(x.name)
+    if fill and few.any():
+        out = out.fillna(rescale_meanstd(x, ref, dim, fill=True))
+    return out
 
 
 def rescale(x: xr.DataArray, ref: xr.DataArray, method: str = "meanstd", dim: str = "time") -> xr.DataArray:
@@ -434,13 +453,14 @@ def build_features(forcing: xr.Dataset, static: xr.Dataset | None = None, api_k=
     if static is not None:
         for v in static.data_vars:
             ds[v] = static[v].assign_coords(lat=p["lat"], lon=p["lon"]).broadcast_like(p).astype("float32")
-    return ds.transpose("time", "lat", "lon")
+    return ds.transpose("time", ...)
 
 
 def feature_cube(features: xr.Dataset) -> tuple[np.ndarray, list[str]]:
-    """``(time, pixel, feature)`` float32 array of the exogenous features and their names."""
+    """``(time, pixel, feature)`` float32 array of the exogenous features and their names (every
+    dimension but ``time`` is flattened into pixels: ``(lat, lon)`` on a grid, ``station`` at points)."""
     names = list(features.data_vars)
-    arr = np.stack([features[v].transpose("time", "lat", "lon").values.reshape(features.sizes["time"], -1)
+    arr = np.stack([features[v].transpose("time", ...).values.reshape(features.sizes["time"], -1)
                     for v in names], axis=-1).astype("float32")
     return arr, names
 
@@ -570,11 +590,11 @@ def forward_run(sim: Simulator, cube: np.ndarray, init: np.ndarray, obs: np.ndar
 
 
 def to_grid(arr: np.ndarray, like: xr.DataArray, name: str = "ssm") -> xr.DataArray:
-    """Wrap a ``(time, pixel)`` array as ``(time, lat, lon)`` with the coordinates of ``like``."""
-    T = like.sizes["time"]
-    out = xr.DataArray(np.asarray(arr, dtype="float32").reshape(T, like.sizes["lat"], like.sizes["lon"]),
-                       dims=("time", "lat", "lon"),
-                       coords={"time": like["time"], "lat": like["lat"], "lon": like["lon"]}, name=name)
+    """Wrap a ``(time, pixel)`` array as ``like`` with time first (``(time, lat, lon)`` on a grid,
+    ``(time, station)`` at points), with the coordinates of ``like``."""
+    like = like.transpose("time", ...)
+    out = xr.DataArray(np.asarray(arr, dtype="float32").reshape(like.shape), dims=like.dims,
+                       coords={k: v for k, v in like.coords.items()}, name=name)
     from .catalog import attrs
 
     out.attrs = attrs(name)
@@ -619,7 +639,7 @@ def cross_validate(sim_kwargs: dict, cube: np.ndarray, label: xr.DataArray, sche
     the simulator where it has never seen a label). Returns a dict of ``(time, lat, lon)``
     DataArrays plus ``folds`` (fold of every sample).
     """
-    lab = label.transpose("time", "lat", "lon").values.reshape(label.sizes["time"], -1).astype(float)
+    lab = label.transpose("time", ...).values.reshape(label.sizes["time"], -1).astype(float)
     X, y, t, pix = training_samples(cube, lab)
     folds = cv_folds(scheme, t, pix, label, k=k, block_deg=block_deg, seed=seed)
     one = np.full(lab.shape, np.nan)
@@ -684,3 +704,255 @@ def select_gain(sim: Simulator, cube: np.ndarray, init: np.ndarray, obs: np.ndar
     table = pd.DataFrame(rows)
     best = float(table.loc[table["rmse"].idxmin(), "gain"])
     return best, table
+
+
+# ============================================================================ 4. the pipeline
+def simulator_inputs(run_dir, target, api_k=(0.5, 0.8, 0.95), sum_days=(3, 7, 30),
+                     precip_var: str = "precip_mswep", landcover: bool = True) -> xr.Dataset:
+    """Read ``forcing`` and ``static`` of a run and build the simulator's exogenous features on
+    ``target`` (:func:`build_features`, :func:`static_features`; static fields optional)."""
+    from .io import has_input, read_input
+
+    forcing = read_input(run_dir, "forcing")
+    forcing = forcing.assign_coords(lat=target.lat, lon=target.lon) if (
+        forcing.sizes["lat"] == target.nlat and forcing.sizes["lon"] == target.nlon) else forcing
+    static = static_features(read_input(run_dir, "static"), target, landcover=landcover) \
+        if has_input(run_dir, "static") else None
+    return build_features(forcing, static, api_k=api_k, sum_days=sum_days, precip_var=precip_var)
+
+
+def fit_simulator(sim_kwargs: dict, features: xr.Dataset, label: xr.DataArray) -> Simulator:
+    """Train a :class:`Simulator` on every labelled pixel-day (features and label share time/lat/lon)."""
+    cube, names = feature_cube(features)
+    lab = label.transpose("time", ...).values.reshape(label.sizes["time"], -1).astype(float)
+    X, y, _, _ = training_samples(cube, lab)
+    return Simulator(**sim_kwargs).fit(X, y, names + [STATE])
+
+
+def initial_state(label: xr.DataArray) -> np.ndarray:
+    """Day-0 state ``(pixel,)``: the label on the first day, its time mean where that is missing."""
+    lab = label.transpose("time", ...).values.reshape(label.sizes["time"], -1).astype(float)
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            init = np.where(np.isfinite(lab[0]), lab[0], np.nanmean(lab, axis=0))
+    if not np.isfinite(init).all():
+        raise DataError(f"{int((~np.isfinite(init)).sum())} pixel(s) have no label on any day: no initial state")
+    return init
+
+
+def tc_gain(forecast: xr.DataArray, obs: xr.DataArray, third: xr.DataArray, min_n: int = 20) -> float:
+    """Nudging gain from triple collocation: ``G = SNR_obs / (SNR_obs + SNR_f)``, ``SNR = R^2 / (1 - R^2)``.
+
+    TC-R of the open-loop ``forecast``, the ``obs`` and an independent ``third`` product (e.g. the
+    ASCAT-like one) gives each one's signal-to-noise ratio (Gruber et al. 2016); for two estimates of one
+    signal with independent errors, scaled alike, the minimum-variance update weights the observation by
+    its share of the total SNR (the scalar Kalman gain, Yilmaz and Crow 2013, J. Hydrometeorol. 14,
+    650-660). Returns the median over pixels (dimensionless, in [0, 1]); raises if no pixel is valid.
+    """
+    from .validate import triple_collocation
+
+    tc = triple_collocation(forecast, obs, third, names=["forecast", "obs", "third"], min_n=min_n)
+    r2 = (tc["tc_r"] ** 2).where(tc["valid"]).clip(max=0.999)
+    snr = r2 / (1 - r2)
+    g = (snr.sel(product="obs") / (snr.sel(product="obs") + snr.sel(product="forecast")))
+    if not bool(g.notnull().any()):
+        raise DataError(f"triple collocation of forecast, observations and third product valid at no pixel "
+                        f"(min_n={min_n} common days): cannot estimate a TC gain")
+    return float(g.median())
+
+
+@dataclass
+class AssimilationResult:
+    """What :func:`assimilate` returns."""
+
+    openloop: xr.DataArray   # (time, lat, lon) m3/m3, G = 0
+    analysis: xr.DataArray   # (time, lat, lon) m3/m3, nudged with the chosen G
+    forecast: xr.DataArray   # (time, lat, lon) m3/m3, the nudged run's forecasts before each update
+    obs: xr.DataArray        # (time, lat, lon) m3/m3, the observations as assimilated (rescaled)
+    gain: float
+    gain_method: str
+    gain_table: object       # pandas DataFrame: per candidate G, the withheld-observation and station scores
+    station_cv: object = None          # pandas DataFrame per station (leave-stations-out CV) or None
+    station_series: xr.DataArray = None  # (station, time): each station's series with its fold's G
+    tc_gain: float | None = None       # the triple-collocation gain estimate (when a third product was given)
+
+
+GAIN_METHODS = ("stations", "obs", "tc")
+
+
+def assimilate(sim: Simulator, features: xr.Dataset, label: xr.DataArray, obs: xr.DataArray, gains=None,
+               gain_method: str = "stations", stations: xr.Dataset | None = None, gain_folds: int = 0,
+               obs_rescale: str = "meanstd", seed: int = 0, min_days: int = 30,
+               gain: float | None = None, third: xr.DataArray | None = None,
+               tc_min_n: int = 20) -> AssimilationResult:
+    """Open loop and Newtonian nudging of ``obs`` into the simulator (seed 002, step 3).
+
+    The open loop (G = 0) runs from :func:`initial_state`; the observations are rescaled to the open
+    loop's climatology (:func:`obs_for_assimilation`). G is chosen among ``gains`` by cross-validation,
+    unless ``gain`` is given:
+
+    - ``gain_method='stations'``: leave-stations-out k-fold CV on median station R
+      (:func:`select_gain_stations`, ``gain_folds`` folds of ``stations``, 0 = leave-one-station-out);
+      the cross-validated station series are returned for honest station scores;
+    - ``gain_method='obs'``: k-fold CV on withheld observations (:func:`select_gain`, ``gain_folds``
+      folds, 5 when ``gain_folds`` is 0). Where the
+      observations' footprint differs from the model grid (SMAP 36 km on 0.25 deg), their
+      representativeness error persists in time, is shared by the withheld and the assimilated
+      retrievals, and this criterion then favours too large a G; it is always computed and reported;
+    - ``gain_method='tc'``: no cross-validation, :func:`tc_gain` of the open loop, the observations and
+      ``third`` (computed and stored in ``tc_gain`` whenever ``third`` is given and ``tc_min_n`` common
+      days allow it).
+
+    The final nudged run uses every observation.
+    """
+    if gain_method not in GAIN_METHODS:
+        raise DataError(f"gain_method must be one of {', '.join(GAIN_METHODS)}, got {gain_method!r}")
+    cube, _ = feature_cube(features)
+    init = initial_state(label)
+    ol, _ = forward_run(sim, cube, init)
+    openloop = to_grid(ol, label)
+    o = obs_for_assimilation(obs.transpose(*openloop.dims), openloop, obs_rescale)
+    ov = o.values.reshape(o.sizes["time"], -1).astype(float)
+    best_obs, table = select_gain(sim, cube, init, ov, gains=gains, k=gain_folds if gain_folds >= 2 else 5,
+                                  seed=seed)
+    table = table.rename(columns={"rmse": "obs_rmse", "ubrmse": "obs_ubrmse", "r": "obs_r", "n": "obs_n"})
+    g, station_cv, series = best_obs, None, None
+    g_tc = None
+    if third is not None:
+        try:
+            g_tc = tc_gain(openloop, o, third, min_n=tc_min_n)
+        except DataError:
+            if gain_method == "tc":
+                raise
+    if gain_method == "tc":
+        if g_tc is None:
+            raise DataError("gain_method='tc' needs a third product (e.g. the ASCAT-like ssm) for triple collocation")
+        g = round(g_tc, 3)
+    if gain_method == "stations":
+        if stations is None:
+            raise DataError("gain_method='stations' needs the stations (inputs/stations.nc)")
+        runs = gain_runs(sim, features, label, o, table["gain"].to_numpy())
+        g, st_table, station_cv = select_gain_stations(runs, stations, k=gain_folds, seed=seed, min_days=min_days)
+        table = table.merge(st_table, on="gain")
+        from .validate import at_stations
+
+        pts = at_stations(runs, stations)
+        pick = station_cv.set_index("station")["gain"]
+        series = xr.concat([pts.sel(station=sid, gain=pick[sid]).drop_vars("gain") for sid in pick.index],
+                           dim="station").transpose("station", "time").rename("ssm")
+    if gain is not None:
+        g = float(gain)
+    ana, fc = forward_run(sim, cube, init, ov, g)
+    return AssimilationResult(openloop=openloop, analysis=to_grid(ana, label), forecast=to_grid(fc, label),
+                              obs=o.astype("float32"), gain=float(g), gain_method=gain_method, gain_table=table,
+                              station_cv=station_cv, station_series=series, tc_gain=g_tc)
+
+
+def product_dataset(da: xr.DataArray, description: str, **attrs) -> xr.Dataset:
+    """A product Dataset with variable ``ssm`` (m3/m3, catalogue attributes) and a description."""
+    from .catalog import attrs as cat_attrs
+
+    out = da.astype("float32").rename("ssm").to_dataset()
+    out["ssm"].attrs = cat_attrs("ssm")
+    out.attrs.update(description=description, **{k: str(v) for k, v in attrs.items()})
+    return out
+
+
+def station_skill(runs: xr.DataArray, stations: xr.Dataset, var: str = "ssm", min_days: int = 30) -> xr.Dataset:
+    """Per-station skill of several runs ``(gain, time, lat, lon)`` at the stations of ``stations``.
+
+    Each station takes the run's cell containing it (:func:`smlib.validate.at_stations`); returns
+    :func:`smlib.validate.pairwise` over time, dims ``(gain, station)``, with stations having fewer than
+    ``min_days`` paired days set to NaN.
+    """
+    from .validate import at_stations, pairwise
+
+    pts = at_stations(runs, stations)
+    ref = stations[var].sel(station=pts["station"])
+    pts, ref = xr.align(pts, ref, join="inner", exclude=("gain",))
+    ref = ref.broadcast_like(pts).transpose(*pts.dims)
+    m = pairwise(pts, ref, dim="time")
+    return m.where(m["n"] >= min_days)
+
+
+def select_gain_stations(runs: xr.DataArray, stations: xr.Dataset, k: int = 0, seed: int = 0,
+                         min_days: int = 30, var: str = "ssm"):
+    """Choose the nudging gain G by leave-stations-out k-fold cross-validation.
+
+    ``runs`` holds the nudged run for each candidate gain, ``(gain, time, lat, lon)``. The stations are
+    dealt at random into ``k`` folds (``k = 0``: one station per fold, leave-one-station-out, the
+    least noisy choice with a few dozen stations); for each fold G is the candidate with the highest median station R
+    on the *other* folds' stations (ties go to the smaller G), and the held-out stations are scored with
+    that G, so every station's score comes from a G it did not help choose. Returns ``(best, table,
+    cv)``: ``best`` the G chosen on all stations (for the product), ``table`` a pandas DataFrame of
+    ``gain, r_median, ubrmse_median, n_stations`` over all stations, ``cv`` a DataFrame per station
+    (``station, fold, gain, r, ubrmse``) of the cross-validated scores.
+    """
+    import pandas as pd
+
+    from .cv import random_kfold
+
+    m = station_skill(runs, stations, var=var, min_days=min_days)
+    r = m["r"].transpose("gain", "station")
+    ok = r.notnull().any("gain").values
+    sids = r["station"].values[ok]
+    k = int(sids.size) if k == 0 else int(k)
+    if sids.size < max(k, 2):
+        raise DataError(f"only {sids.size} stations with {min_days}+ paired days: too few for {k}-fold "
+                        "leave-stations-out cross-validation of G")
+    r = r.sel(station=sids)
+    ub = m["ubrmse"].transpose("gain", "station").sel(station=sids)
+    gains = r["gain"].values
+
+    def choose(cols):
+        med = np.nanmedian(r.values[:, cols], axis=1)
+        return int(np.nanargmax(np.round(med, 6)))  # first maximum = smallest G among ties
+
+    folds = random_kfold(sids.size, k=k, seed=seed)
+    rows = []
+    for f in range(k):
+        gi = choose(folds != f)
+        for j in np.nonzero(folds == f)[0]:
+            rows.append({"station": sids[j], "fold": f, "gain": float(gains[gi]), "r": float(r.values[gi, j]),
+                         "ubrmse": float(ub.values[gi, j])})
+    table = pd.DataFrame({"gain": gains.astype(float), "r_median": np.nanmedian(r.values, axis=1),
+                          "ubrmse_median": np.nanmedian(ub.values, axis=1),
+                          "n_stations": np.isfinite(r.values).sum(axis=1)})
+    best = float(gains[choose(np.ones(sids.size, bool))])
+    return best, table, pd.DataFrame(rows)
+
+
+def gain_runs(sim: Simulator, features: xr.Dataset, label: xr.DataArray, obs: xr.DataArray, gains) -> xr.DataArray:
+    """The nudged run for every candidate gain at once, ``(gain, time, lat, lon)`` (m3/m3); ``obs``
+    as assimilated (already rescaled)."""
+    cube, _ = feature_cube(features)
+    init = initial_state(label)
+    gains = np.asarray(gains, dtype=float)
+    like = label.transpose("time", ...)
+    ov = obs.transpose(*like.dims).values.reshape(obs.sizes["time"], -1).astype(float)
+    ana, _ = forward_run(sim, cube, np.tile(init, (gains.size, 1)), ov, gains)
+    arr = ana.transpose(1, 0, 2).reshape((gains.size,) + like.shape)
+    return xr.DataArray(arr, dims=("gain",) + like.dims, coords={"gain": gains, **dict(like.coords)}, name="ssm")
+
+
+def load_point_stack(run_dir, names, stations: xr.Dataset, var: str = "ssm", qc_max: int | None = 0) -> xr.DataArray:
+    """Point mode: the ``var`` series of products ``names`` at the cells holding ``stations``,
+    ``(product, time, station)`` (each station takes the cell containing it; retrievals with ``qc`` above
+    ``qc_max`` dropped). Used where products exist only around stations (the real-data studies)."""
+    from .io import read_input
+    from .validate import at_stations
+
+    out = []
+    for n in names:
+        ds = read_input(run_dir, n)
+        if var not in ds:
+            raise InputError(f"{n}: has no variable {var!r} (has {', '.join(ds.data_vars)})")
+        da = ds[var].astype("float32")
+        if qc_max is not None and "qc" in ds:
+            da = da.where(ds["qc"] <= qc_max)
+        pts = at_stations(da, stations).reindex(station=stations["station"].values)
+        out.append(pts.drop_vars([c for c in pts.coords if c not in ("time", "station")]).transpose("time", "station"))
+    return xr.concat(out, dim="product", join="inner").assign_coords(product=list(names)).rename(var)

@@ -312,3 +312,110 @@ def test_select_gain_prefers_informative_observations(world):
     noise = np.where(np.isfinite(obs), lab + rng.normal(0, 0.2, lab.shape), np.nan)
     best0, _ = mlda.select_gain(good, cube, lab[0], noise, k=5)
     assert best0 <= 0.2
+
+
+def test_rescale_meanstd_fills_pixels_the_reference_never_observes(world):
+    st = world["stack"]
+    ref = st.sel(product="good", drop=True).copy()
+    ref[:, 0, 0] = np.nan  # e.g. a QC-flagged forest pixel
+    x = st.sel(product="mid", drop=True)
+    out = mlda.rescale_meanstd(x, ref)
+    assert out.notnull().all()
+    # the empty pixel takes the reference climatology of a nearest observed neighbour
+    m0, s0 = float(out.isel(lat=0, lon=0).mean()), float(out.isel(lat=0, lon=0).std())
+    nbs = [ref.isel(lat=0, lon=1), ref.isel(lat=1, lon=0)]
+    assert any(abs(m0 - float(n.mean())) < 1e-5 and abs(s0 / float(n.std()) - 1) < 1e-3 for n in nbs)
+    assert mlda.rescale_meanstd(x, ref, fill=False).isel(lat=0, lon=0).isnull().all()
+
+
+def _stations_at(signal_cube: xr.DataArray, rng, noise=0.02):
+    """Stations at every pixel centre: the signal plus independent noise."""
+    la, lo = np.meshgrid(signal_cube["lat"].values, signal_cube["lon"].values, indexing="ij")
+    vals = signal_cube.values.reshape(signal_cube.sizes["time"], -1).T
+    ssm = vals + rng.normal(0, noise, vals.shape)
+    return xr.Dataset({"ssm": (("station", "time"), ssm.astype("float32"))},
+                      coords={"station": [f"s{i}" for i in range(ssm.shape[0])], "time": signal_cube["time"],
+                              "lat": ("station", la.ravel()), "lon": ("station", lo.ravel())})
+
+
+def test_select_gain_stations_cross_validates_and_picks_the_informative_gain(world):
+    cube, names, label = _sim_world(world)
+    rng = np.random.default_rng(7)
+    st = _stations_at(label, rng)
+    # candidate runs: G = 0 is the label plus a large error, larger G moves towards the label
+    err = rng.normal(0, 0.05, label.shape)
+    runs = xr.concat([label + (1 - g) * err for g in (0.0, 0.5, 1.0)], dim="gain").assign_coords(gain=[0.0, 0.5, 1.0])
+    best, table, cv = mlda.select_gain_stations(runs, st, k=4, min_days=30)
+    assert best == 1.0
+    assert table["r_median"].is_monotonic_increasing
+    assert set(cv["fold"]) == {0, 1, 2, 3} and len(cv) == 16
+    assert (cv["gain"] == 1.0).all()
+    _, _, loso = mlda.select_gain_stations(runs, st, min_days=30)  # k = 0: leave-one-station-out
+    assert loso["fold"].nunique() == 16 and (loso["gain"] == 1.0).all()
+    with pytest.raises(DataError, match="too few"):
+        mlda.select_gain_stations(runs, st.isel(station=[0, 1]), k=4)
+
+
+def test_assimilate_open_loop_and_nudged_run_with_every_gain_method(world):
+    cube, names, label = _sim_world(world)
+    g = world["grid"]
+    rain = _cube(world["rain"], g.lat, g.lon, name="precip_mswep")
+    feats = mlda.build_features(xr.Dataset({"precip_mswep": rain}), api_k=(0.5, 0.9), sum_days=(3,))
+    rng = np.random.default_rng(11)
+    # the simulator learns from a degraded label; observations and stations see the real signal
+    lab = label.values.reshape(world["T"], -1)
+    X, y, _, _ = mlda.training_samples(cube[..., :len(feats.data_vars)], lab)
+    sim = mlda.Simulator(n_estimators=60, target="delta").fit(X, 0.6 * y + 0.4 * X[:, -1])
+    obs = (label + rng.normal(0, 0.01, label.shape)).where(rng.random(label.shape) < 0.5)
+    third = label * 2 + rng.normal(0, 0.03, label.shape)
+    st = _stations_at(label, rng)
+    res = mlda.assimilate(sim, feats, label, obs, gains=[0.0, 0.3, 0.6, 0.9], stations=st, gain_folds=4,
+                          third=third)
+    assert res.gain >= 0.6
+    assert res.station_series.sizes["station"] == 16
+    assert {"obs_rmse", "r_median"} <= set(res.gain_table.columns)
+    assert 0.5 < res.tc_gain <= 1.0  # accurate observations: TC puts most weight on them
+    def r(a):
+        return np.corrcoef(a.values.ravel(), label.values.ravel())[0, 1]
+
+    assert r(res.analysis) > r(res.openloop)
+    np.testing.assert_allclose(res.analysis.isel(time=0), np.where(np.isfinite(res.obs.isel(time=0)),
+                               res.openloop.isel(time=0) + res.gain * (res.obs.isel(time=0) - res.openloop.isel(time=0)),
+                               res.openloop.isel(time=0)), rtol=1e-5)
+    res_obs = mlda.assimilate(sim, feats, label, obs, gains=[0.0, 0.3, 0.6, 0.9], gain_method="obs", gain_folds=4)
+    assert res_obs.station_series is None and res_obs.gain >= 0.3
+    res_tc = mlda.assimilate(sim, feats, label, obs, gains=[0.0, 0.5], gain_method="tc", third=third)
+    assert res_tc.gain == pytest.approx(round(res.tc_gain, 3))
+    with pytest.raises(DataError, match="stations"):
+        mlda.assimilate(sim, feats, label, obs, gain_method="stations")
+    with pytest.raises(DataError, match="gain_method"):
+        mlda.assimilate(sim, feats, label, obs, gain_method="kalman")
+
+
+def test_point_mode_load_stack_and_simulate_at_stations(tmp_path, world):
+    """Real-data studies hold products only around stations: ML-DA runs on (time, station) series."""
+    from smlib.io import write_dataset
+
+    g = world["grid"]
+    label = _cube(world["sig"], g.lat, g.lon)
+    rng = np.random.default_rng(3)
+    inp = tmp_path / "inputs"
+    write_dataset(xr.Dataset({"ssm": label, "qc": xr.zeros_like(label).where(label > 0.12, 4)}), inp / "smap.nc")
+    write_dataset(xr.Dataset({"ssm": label + 0.02}), inp / "model_a.nc")
+    st = _stations_at(label, rng).isel(station=[0, 5, 10])
+    st["precip"] = (("station", "time"), world["rain"].reshape(world["T"], -1)[:, [0, 5, 10]].T)
+    write_dataset(st, inp / "stations.nc")
+    stack = mlda.load_point_stack(tmp_path, ["smap", "model_a"], st)
+    assert stack.dims == ("product", "time", "station") and stack.sizes["station"] == 3
+    np.testing.assert_allclose(stack.sel(product="model_a").values,
+                               label.values.reshape(world["T"], -1)[:, [0, 5, 10]] + 0.02, rtol=1e-6)
+    assert stack.sel(product="smap").isnull().any()  # qc > 0 dropped
+    feats = mlda.build_features(xr.Dataset({"precip": st["precip"].transpose("time", "station")}),
+                                precip_var="precip", api_k=(0.8,), sum_days=(3,))
+    lab = stack.sel(product="model_a", drop=True)
+    sim = mlda.fit_simulator(dict(n_estimators=50), feats, lab)
+    res = mlda.assimilate(sim, feats, lab, stack.sel(product="smap", drop=True), gains=[0.0, 0.5],
+                          gain_method="obs", gain_folds=2)
+    assert res.analysis.dims == ("time", "station") and res.openloop.notnull().all()
+    with pytest.raises(Exception, match="ssm"):
+        mlda.load_point_stack(tmp_path, ["stations"], st, var="rzsm")
