@@ -47,11 +47,11 @@ class DrcGANConfig:
     ``lambda_cyc``, ``lambda_id``, ``lambda_adv``; ``augment`` (rotations and flips); ``seed``.
     """
 
-    width: int = 48
-    n_blocks: int = 6
+    width: int = 32
+    n_blocks: int = 4
     disc_width: int = 32
     disc_layers: int = 3
-    epochs: int = 150
+    epochs: int = 40
     batch_size: int = 16
     lr: float = 2e-4
     lambda_sup: float = 10.0
@@ -128,15 +128,27 @@ def _mmean(v: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
 
 
 def train(data: FusionData, config: DrcGANConfig | None = None, device="cpu", progress: bool = True,
-          desc: str = "DrcGAN") -> DrcGAN:
+          desc: str = "DrcGAN", cpu_threads: int | None = None) -> DrcGAN:
     """Train DrcGAN on ``data`` and return it with its per-epoch loss history.
 
     ``history`` columns: ``sup``, ``cyc``, ``idt``, ``adv`` (generator terms, unweighted means),
     ``d_s``, ``d_n`` (discriminator losses), ``val_rmse`` (m3/m3, on the validation observations;
-    NaN without them) and ``lr``. ``device``: ``"cpu"``, ``"cuda"`` or ``"auto"``. Deterministic for a
-    given ``config.seed`` on a given device.
+    NaN without them) and ``lr``. ``device``: ``"cpu"``, ``"cuda"`` or ``"auto"``. ``cpu_threads``: torch
+    intra-op threads while training on the CPU (``None`` leaves the setting alone; the grids are small,
+    so one thread is usually fastest on a busy machine). Deterministic for a given ``config.seed`` on a
+    given device.
     """
-    from tqdm.auto import tqdm
+    n_threads = torch.get_num_threads()
+    if cpu_threads and resolve_device(device).type == "cpu":
+        torch.set_num_threads(int(cpu_threads))
+    try:
+        return _train(data, config, device, progress, desc)
+    finally:
+        torch.set_num_threads(n_threads)
+
+
+def _train(data: FusionData, config: DrcGANConfig | None, device, progress: bool, desc: str) -> DrcGAN:
+    from tqdm.std import tqdm
 
     cfg = config or DrcGANConfig()
     dev = resolve_device(device)
@@ -174,7 +186,8 @@ def train(data: FusionData, config: DrcGANConfig | None = None, device="cpu", pr
     def swap(x, field_):
         return torch.cat([x[:, :data.center], field_, x[:, data.center + 1:]], dim=1)
 
-    bar = tqdm(range(cfg.epochs), desc=desc, disable=not progress, mininterval=1.0)
+    bar = tqdm(range(cfg.epochs), desc=desc, disable=not progress, mininterval=2.0,
+               miniters=max(1, cfg.epochs // 10))
     for epoch in bar:
         net.g.train(), net.f.train(), net.d_s.train(), net.d_n.train()
         order = rng.permutation(T)
@@ -224,7 +237,8 @@ def train(data: FusionData, config: DrcGANConfig | None = None, device="cpu", pr
         row = {k: v / nb for k, v in acc.items()}
         row["lr"] = opt_g.param_groups[0]["lr"]
         lr_g.step()
-        lr_d.step()
+        if cfg.lambda_adv > 0:
+            lr_d.step()
         if has_val:
             net.g.eval()
             with torch.no_grad():
@@ -238,7 +252,7 @@ def train(data: FusionData, config: DrcGANConfig | None = None, device="cpu", pr
         row["epoch"] = epoch
         rows.append(row)
         bar.set_postfix(sup=f"{row['sup']:.3f}", cyc=f"{row['cyc']:.3f}", adv=f"{row['adv']:.3f}",
-                        D=f"{row['d_s'] + row['d_n']:.3f}", val=f"{row['val_rmse']:.4f}")
+                        D=f"{row['d_s'] + row['d_n']:.3f}", val=f"{row['val_rmse']:.4f}", refresh=False)
     if best_state is not None:
         net.g.load_state_dict(best_state)
     else:
