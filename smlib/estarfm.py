@@ -18,15 +18,18 @@ coarse image at ``t0``, with the coarse images already resampled to the fine gri
    similar pixels to ``T1 (F1 + dC1) + T2 (F2 + dC2)`` with window-mean coarse changes -- the rules of Zhu's
    IDL reference code (ESTARFM.pro, version of 27 July 2018).
 
-:func:`estarfm` does this for whole images, vectorized over pixels (one pass over the window offsets with
-running sums) and tiled with a halo (memory bounded by ``tile``), for any number of ``t0`` dates sharing the
-same pairs at once. :func:`fuse_series` turns a gappy daily fine series and a gap-free coarse series into a
-daily fine series by choosing, per pixel, the nearest clear fine dates before and after each day.
+:func:`estarfm` does this for whole images and :func:`estarfm_pixels` for target pixels that each have their
+own pair dates: vectorized over the targets (one pass over the window offsets with running sums, gathering
+each target's neighbours from a padded image stack), ``tile * tile`` targets at a time (memory bounded), for
+any number of ``t0`` dates sharing the same pairs at once. :func:`fuse_series` turns a gappy daily fine series
+and a gap-free coarse series into a daily fine series by choosing, per pixel, the nearest clear fine dates
+before and after each day. :func:`yanco_check` runs the method on a real Landsat/MODIS LST pair.
 
 Differences from the IDL code, all documented parameters: the similarity thresholds are computed over the
 whole scene (not per processing block, so tiling never changes the result); an optional ``max_similar`` cap
 keeps only the spatially nearest similar pixels; the minimum coarse change is an explicit parameter
-(the IDL code's ``DN_max * 0.02``).
+(the IDL code's ``DN_max * 0.02``); ``bias_correction`` switches to the zero-bias scaling of ubESTARFM
+(Yu et al. 2023, Remote Sens. Environ. 297, 113784).
 
 Reference: Zhu, X., Chen, J., Gao, F., Chen, X., Masek, J. G. (2010) An enhanced spatial and temporal adaptive
 reflectance fusion model for complex heterogeneous regions. Remote Sens. Environ. 114, 2610-2623.
@@ -152,19 +155,10 @@ def window_offsets(half_window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return dy, dx, distance_factor(dy, dx, w)
 
 
-def _box_sum(padded: np.ndarray, w: int) -> np.ndarray:
-    """Sum over the ``(2w+1)^2`` window of each interior pixel of an array padded by ``w`` zeros (last two
-    axes), by 2-D cumulative sums."""
-    c = np.cumsum(np.cumsum(padded, axis=-1), axis=-2)
-    c = np.pad(c, [(0, 0)] * (c.ndim - 2) + [(1, 0), (1, 0)])
-    k = 2 * w + 1
-    return c[..., k:, k:] - c[..., :-k, k:] - c[..., k:, :-k] + c[..., :-k, :-k]
-
-
 def estarfm(fine1, coarse1, fine2, coarse2, coarse0, *, half_window: int = 25, n_classes: float = 4.0,
             max_similar: int | None = None, min_similar: int = 6, value_range: tuple[float, float] = (0.0, 10000.0),
             min_change: float | None = None, alpha: float = 0.05, max_coefficient: float = 5.0,
-            tile: int = 128, thresholds: tuple[float, float] | None = None) -> np.ndarray:
+            tile: int = 128, thresholds: tuple[float, float] | None = None, bias_correction: bool = False) -> np.ndarray:
     """Fine image(s) at the prediction date(s) by ESTARFM from two pairs (2-D arrays on the fine grid).
 
     Parameters
@@ -181,8 +175,13 @@ def estarfm(fine1, coarse1, fine2, coarse2, coarse0, *, half_window: int = 25, n
     min_change : minimum window coarse change between the pairs for a regressed coefficient
         (default ``0.02 * DN_max``, the reference's rule).
     alpha, max_coefficient : F-test level and upper bound of the conversion coefficient (0.05, 5).
-    tile : target pixels per tile side; memory grows with ``(tile + 2w)^2 * ndates``.
-    thresholds : explicit similarity thresholds for the two fine images (default from the scene).
+    tile : target pixels are processed ``tile * tile`` at a time; memory grows with ``tile^2 * ndates``.
+    thresholds : explicit similarity thresholds for the two fine images (default: from the pixels valid in
+        all images).
+    bias_correction : the "zero bias" scaling of ubESTARFM (Yu et al. 2023): each pair's fine values (the
+        centre and its similar pixels) are shifted by the mean fine-minus-coarse difference over the similar
+        pixels (over the window's valid pixels in the few-similar-pixels branch), so the prediction takes the
+        coarse series' level; the similarity weights keep the unshifted values. Off = Zhu's ESTARFM.
 
     Returns ``float64`` predictions shaped like ``coarse0`` (NaN where a pair or ``coarse0`` is missing).
     """
@@ -195,121 +194,160 @@ def estarfm(fine1, coarse1, fine2, coarse2, coarse0, *, half_window: int = 25, n
     if f1.ndim != 2 or any(a.shape != shape for a in (c1, f2, c2)) or c0.shape[1:] != shape:
         raise DataError(f"estarfm: fine/coarse images must share one 2-D shape, got {f1.shape}, {c1.shape}, "
                         f"{f2.shape}, {c2.shape} and coarse0 {np.shape(coarse0)}")
+    valid = np.isfinite(f1) & np.isfinite(f2) & np.isfinite(c1) & np.isfinite(c2) & np.isfinite(c0).all(axis=0)
+    if not valid.any():
+        out = np.full(c0.shape, np.nan)
+        return out[0] if single else out
+    if thresholds is None:
+        thresholds = (similarity_threshold(np.where(valid, f1, np.nan), n_classes),
+                      similarity_threshold(np.where(valid, f2, np.nan), n_classes))
+    d1 = np.zeros(shape, dtype=np.int64)
+    out = estarfm_pixels(np.stack([f1, f2]), np.stack([c1, c2]), c0, d1, d1 + 1, valid,
+                         thresholds=np.asarray(thresholds, float), half_window=half_window, n_classes=n_classes,
+                         max_similar=max_similar, min_similar=min_similar, value_range=value_range,
+                         min_change=min_change, alpha=alpha, max_coefficient=max_coefficient, tile=tile,
+                         bias_correction=bias_correction)
+    return out[0] if single else out
+
+
+def estarfm_pixels(fine, coarse, coarse0, date1, date2, targets, *, thresholds=None, half_window: int = 25,
+                   n_classes: float = 4.0, max_similar: int | None = None, min_similar: int = 6,
+                   value_range: tuple[float, float] = (0.0, 10000.0), min_change: float | None = None,
+                   alpha: float = 0.05, max_coefficient: float = 5.0, tile: int = 128,
+                   bias_correction: bool = False) -> np.ndarray:
+    """ESTARFM where every target pixel has its own pair dates (the engine of :func:`estarfm`).
+
+    ``fine``/``coarse``: ``(k, ny, nx)`` stacks of fine images (NaN gaps) and coarse images on the fine grid;
+    ``date1``/``date2``: ``(ny, nx)`` indices into the stacks of each pixel's two pairs; ``targets``: boolean
+    ``(ny, nx)`` of the pixels to predict; ``coarse0``: ``(ndates, ny, nx)`` coarse images at the prediction
+    dates. A target's window uses the fine and coarse images of *its* pair dates (neighbours missing on them
+    are not similar pixels); ``thresholds``: per stack image (default ``2 sd / n_classes`` of each). Vectorized
+    over target pixels with one pass over the window offsets (running sums), ``tile * tile`` targets at a time.
+    Other parameters as :func:`estarfm`. Returns ``(ndates, ny, nx)``, NaN off the targets.
+    """
+    fine = np.asarray(fine, np.float64)
+    coarse = np.asarray(coarse, np.float64)
+    c0 = np.asarray(coarse0, np.float64)
+    k, ny, nx = fine.shape
+    n0 = c0.shape[0]
     w = int(half_window)
     if w < 1 or tile < 1 or min_similar < 1:
         raise DataError(f"estarfm: half_window, tile and min_similar must be >= 1, got {w}, {tile}, {min_similar}")
     lo, hi = float(value_range[0]), float(value_range[1])
     if min_change is None:
         min_change = 0.02 * hi
-    valid = np.isfinite(f1) & np.isfinite(f2) & np.isfinite(c1) & np.isfinite(c2) & np.isfinite(c0).all(axis=0)
-    out = np.full(c0.shape, np.nan)
-    if not valid.any():
-        return out[0] if single else out
     if thresholds is None:
-        thresholds = (similarity_threshold(np.where(valid, f1, np.nan), n_classes),
-                      similarity_threshold(np.where(valid, f2, np.nan), n_classes))
-    th1, th2 = float(thresholds[0]), float(thresholds[1])
+        thresholds = np.array([similarity_threshold(fine[i], n_classes) if np.isfinite(fine[i]).any() else 0.0
+                               for i in range(k)])
+    thresholds = np.asarray(thresholds, np.float64)
+    out = np.full((n0, ny, nx), np.nan)
+    targets = np.asarray(targets, bool) & (date1 >= 0) & (date2 >= 0)
+    if not targets.any():
+        return out
+    ok0 = np.isfinite(c0).all(axis=0)
+    ref = float(np.nanmean(fine[:, targets]))  # centring: sums in float64 without cancellation
+    hp, wp = ny + 2 * w, nx + 2 * w
+    npad = hp * wp
 
-    # centre the values (regression sums in float64 without cancellation); all formulas are shift-equivariant
-    ref = float(np.mean(f1[valid]))
-    q = 1.0 - spectral_similarity(f1, c1, f2, c2)  # 1 - S, from raw values
+    def flat(a):  # pad by w with NaN and flatten the two spatial axes
+        a = np.pad(a, [(0, 0)] * (a.ndim - 2) + [(w, w), (w, w)], constant_values=np.nan)
+        return a.reshape(a.shape[:-2] + (npad,))
 
-    def pad(a, fill=0.0):
-        return np.pad(a, [(0, 0)] * (a.ndim - 2) + [(w, w), (w, w)], constant_values=fill)
-
-    V = pad(valid, False)
-    F1, F2 = pad(np.where(valid, f1 - ref, 0.0)), pad(np.where(valid, f2 - ref, 0.0))
-    C1, C2 = pad(np.where(valid, c1 - ref, 0.0)), pad(np.where(valid, c2 - ref, 0.0))
-    C0 = pad(np.where(valid, c0 - ref, 0.0))
-    Q = pad(np.where(valid, q, 0.0))
-    XX, XY, YY = C1 * C1 + C2 * C2, C1 * F1 + C2 * F2, F1 * F1 + F2 * F2
-    # window means of all valid pixels (temporal weights, fallback), by box sums
-    nv = _box_sum(V.astype(np.float64), w)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        m0 = _box_sum(C0, w) / nv
-        m1 = _box_sum(C1, w) / nv
-        m2 = _box_sum(C2, w) / nv
-    dy_all, dx_all, dist_all = window_offsets(w)
-    ny, nx = shape
-    for r0 in range(0, ny, tile):
-        r1 = min(ny, r0 + tile)
-        for q0 in range(0, nx, tile):
-            q1 = min(nx, q0 + tile)
-            vc = valid[r0:r1, q0:q1]
-            if not vc.any():
-                continue
-            res = _tile(F1, F2, C1, C2, C0, Q, V, XX, XY, YY, r0, r1, q0, q1, w, dy_all, dx_all, dist_all,
-                        th1, th2, max_similar)
-            count, sinv, sw, su = res
-            sl = (slice(r0, r1), slice(q0, q1))
-            f1c, f2c = F1[r0 + w:r1 + w, q0 + w:q1 + w], F2[r0 + w:r1 + w, q0 + w:q1 + w]
-            n2 = 2.0 * count
-            slope, p = regression_slope_test(n2, su["c1"] + su["c2"], su["f1"] + su["f2"], su["xx"], su["xy"], su["yy"])
-            with np.errstate(invalid="ignore", divide="ignore"):
-                change = np.abs(su["c1"] / count - su["c2"] / count)
-                vcoef = conversion_coefficient(slope, p, change, min_change, alpha, max_coefficient)
-                wc1, wc2 = sw["c1"] / sinv, sw["c2"] / sinv
-                wf1, wf2 = sw["f1"] / sinv, sw["f2"] / sinv
-                wc0 = sw["c0"] / sinv
-            enough = count >= min_similar
-            t1, t2, _, _ = temporal_weights(m0[:, sl[0], sl[1]], m1[sl], m2[sl])
-            pred = combine_pairs(f1c, f2c, wc0 - wc1, wc0 - wc2, t1, t2, vcoef) + ref
-            bad = (pred <= lo) | (pred >= hi)
-            pred = np.where(bad, t1 * wf1 + t2 * wf2 + ref, pred)
-            u1, u2, e1, e2 = temporal_weights(m0[:, sl[0], sl[1]], m1[sl], m2[sl], signed=True)
-            few = combine_pairs(f1c, f2c, e1, e2, u1, u2) + ref
-            pred = np.where(enough, pred, few)
-            out[:, r0:r1, q0:q1] = np.where(vc, pred, np.nan)
-    return out[0] if single else out
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.abs((fine - coarse) / (fine + coarse))  # spectral term of each image, raw values
+    both = np.isfinite(fine) & np.isfinite(coarse)
+    fz = np.where(both, fine - ref, np.nan)
+    cz = np.where(both, coarse - ref, np.nan)
+    # one row per (image, padded pixel): F, C, |F-C|/|F+C|, C*C, C*F, F*F -- one gather per pair and offset
+    table = np.stack([flat(x).ravel() for x in (fz, cz, rel, cz * cz, cz * fz, fz * fz)], axis=1)
+    C0 = np.nan_to_num(flat(np.where(ok0, c0 - ref, 0.0)), nan=0.0)
+    OK0 = flat(ok0[None].astype(np.float64))[0] == 1.0
+    dys, dxs, dists = window_offsets(w)
+    offs = dys * wp + dxs
+    yy, xx = np.nonzero(targets)
+    pos_all = (yy + w) * wp + (xx + w)
+    chunk = int(tile) * int(tile)
+    for s in range(0, pos_all.size, chunk):
+        pos = pos_all[s:s + chunk]
+        ty, tx = yy[s:s + chunk], xx[s:s + chunk]
+        g1 = date1[ty, tx].astype(np.int64) * npad
+        g2 = date2[ty, tx].astype(np.int64) * npad
+        pred = _predict_targets(table, C0, OK0, pos, g1, g2, thresholds[date1[ty, tx]], thresholds[date2[ty, tx]],
+                                offs, dists, max_similar, min_similar, lo - ref, hi - ref, min_change, alpha,
+                                max_coefficient, bias_correction)
+        out[:, ty, tx] = pred + ref
+    return out
 
 
-def _tile(F1, F2, C1, C2, C0, Q, V, XX, XY, YY, r0, r1, q0, q1, w, dys, dxs, dists, th1, th2, cap):
-    """Running sums over the window offsets for the target pixels ``[r0:r1, q0:q1]`` (padded arrays)."""
-    cy, cx = slice(r0 + w, r1 + w), slice(q0 + w, q1 + w)
-    f1c, f2c = F1[cy, cx], F2[cy, cx]
-    shp = f1c.shape
-    count = np.zeros(shp)
-    sinv = np.zeros(shp)
-    sw = {k: np.zeros(shp) for k in ("c1", "c2", "f1", "f2")}
-    sw["c0"] = np.zeros((C0.shape[0],) + shp)
-    su = {k: np.zeros(shp) for k in ("c1", "c2", "f1", "f2", "xx", "xy", "yy")}
-    diff = np.empty(shp)
-    cand = np.empty(shp, dtype=bool)
-    tmp = np.empty(shp, dtype=bool)
-    ic = np.empty(shp)
-    prod = np.empty(shp)
-    prod0 = np.empty((C0.shape[0],) + shp)
-    src_w = {"c1": C1, "c2": C2, "f1": F1, "f2": F2}
-    src_u = {"c1": C1, "c2": C2, "f1": F1, "f2": F2, "xx": XX, "xy": XY, "yy": YY}
-    for dy, dx, dist in zip(dys, dxs, dists):
-        sy, sx = slice(r0 + w + dy, r1 + w + dy), slice(q0 + w + dx, q1 + w + dx)
-        np.subtract(F1[sy, sx], f1c, out=diff)
-        np.abs(diff, out=diff)
-        np.less(diff, th1, out=cand)
-        np.subtract(F2[sy, sx], f2c, out=diff)
-        np.abs(diff, out=diff)
-        np.less(diff, th2, out=tmp)
-        cand &= tmp
-        cand &= V[sy, sx]
+def _predict_targets(T, C0, OK0, pos, g1, g2, th1, th2, offs, dists, cap, min_similar, lo, hi, min_change,
+                     alpha, max_coefficient, bias_correction=False):
+    """One pass over the window offsets with running sums for the targets at padded flat positions ``pos``.
+
+    ``T`` holds per (image, pixel) the columns F, C, R, CC, CF, FF (centred values; NaN where missing)."""
+    n = pos.size
+    n0 = C0.shape[0]
+    f1c, f2c = T[g1 + pos, 0], T[g2 + pos, 0]
+    centre_ok = np.isfinite(f1c + f2c) & OK0[pos]
+    count, sinv, nv = np.zeros(n), np.zeros(n), np.zeros(n)
+    m0, m12 = np.zeros((n0, n)), np.zeros((n, 4))  # window sums of C1, C2, F1, F2 over valid pixels
+    w1, w2, w_c0 = np.zeros((n, 2)), np.zeros((n, 2)), np.zeros((n0, n))  # weighted F, C of each pair
+    u1, u2 = np.zeros((n, 6)), np.zeros((n, 6))  # unweighted sums of the table columns over similar pixels
+    for off, dist in zip(offs, dists):
+        nb = pos + off
+        b1, b2 = T[g1 + nb], T[g2 + nb]
+        valid = np.isfinite(b1[:, 0] + b2[:, 0]) & OK0[nb]
+        if not valid.any():
+            continue
+        nv += valid
+        c0 = np.take(C0, nb, axis=1)
+        c0 *= valid
+        m0 += c0
+        m12 += np.where(valid[:, None], np.stack([b1[:, 1], b2[:, 1], b1[:, 0], b2[:, 0]], axis=1), 0.0)
+        with np.errstate(invalid="ignore"):
+            cand = valid & (np.abs(b1[:, 0] - f1c) < th1) & (np.abs(b2[:, 0] - f2c) < th2)
         if cap is not None:
-            np.less(count, cap, out=tmp)
-            cand &= tmp
+            cand &= count < cap
         if not cand.any():
             continue
-        np.add(count, 1.0, out=count, where=cand)
-        np.multiply(Q[sy, sx], dist, out=ic)
-        ic += _EPS_C
-        np.divide(1.0, ic, out=ic)
-        ic[~cand] = 0.0
+        count += cand
+        q = 0.5 * (b1[:, 2] + b2[:, 2])
+        q[np.isnan(q)] = 0.5  # 1 - S with S = 0.5 where the spectral term is 0/0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ic = np.where(cand, 1.0 / (q * dist + _EPS_C), 0.0)
         sinv += ic
-        for k, a in src_w.items():
-            np.multiply(a[sy, sx], ic, out=prod)
-            sw[k] += prod
-        np.multiply(C0[:, sy, sx], ic, out=prod0)
-        sw["c0"] += prod0
-        for k, a in src_u.items():
-            np.add(su[k], a[sy, sx], out=su[k], where=cand)
-    return count, sinv, sw, su
+        b1 = np.where(cand[:, None], b1, 0.0)
+        b2 = np.where(cand[:, None], b2, 0.0)
+        u1 += b1
+        u2 += b2
+        w1 += b1[:, :2] * ic[:, None]
+        w2 += b2[:, :2] * ic[:, None]
+        c0 *= ic
+        w_c0 += c0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m0, m1, m2 = m0 / nv, m12[:, 0] / nv, m12[:, 1] / nv
+        s = u1 + u2
+        slope, p = regression_slope_test(2.0 * count, s[:, 1], s[:, 0], s[:, 3], s[:, 4], s[:, 5])
+        change = np.abs(u1[:, 1] / count - u2[:, 1] / count)
+        v = conversion_coefficient(slope, p, change, min_change, alpha, max_coefficient)
+        wf1, wc1, wf2, wc2 = w1[:, 0] / sinv, w1[:, 1] / sinv, w2[:, 0] / sinv, w2[:, 1] / sinv
+        wc0 = w_c0 / sinv
+        t1, t2, _, _ = temporal_weights(m0, m1, m2)
+        e_1, e_2, d1, d2 = temporal_weights(m0, m1, m2, signed=True)
+        if bias_correction:  # ubESTARFM: shift each pair's fine values to the coarse level
+            b1 = (u1[:, 0] - u1[:, 1]) / count
+            b2 = (u2[:, 0] - u2[:, 1]) / count
+            v = 1.0
+            wf1, wf2 = wf1 - b1, wf2 - b2
+            k1 = f1c - (m12[:, 2] - m12[:, 0]) / nv
+            k2 = f2c - (m12[:, 3] - m12[:, 1]) / nv
+            f1c, f2c = f1c - b1, f2c - b2
+        else:
+            k1, k2 = f1c, f2c
+        pred = combine_pairs(f1c, f2c, wc0 - wc1, wc0 - wc2, t1, t2, v)
+        pred = np.where((pred <= lo) | (pred >= hi), t1 * wf1 + t2 * wf2, pred)
+        few = combine_pairs(k1, k2, d1, d2, e_1, e_2)
+    pred = np.where(count >= min_similar, pred, few)
+    return np.where(centre_ok, pred, np.nan)
 
 
 # ------------------------------------------------------------------------------------- time series
@@ -370,14 +408,17 @@ def coarse_on_fine(coarse: xr.DataArray, fine: xr.DataArray, method: str = "bili
     return out.transpose("time", "lat", "lon")
 
 
-def fuse_series(fine: xr.DataArray, coarse: xr.DataArray, *, resample: str = "bilinear", **params) -> xr.DataArray:
+def fuse_series(fine: xr.DataArray, coarse: xr.DataArray, *, resample: str = "bilinear", n_classes: float = 4.0,
+                **params) -> xr.DataArray:
     """Daily fine series by ESTARFM from a gappy fine ``(time, lat, lon)`` series and a gap-free coarse one.
 
-    For each day and pixel the two pairs are the nearest clear fine dates at or before and at or after it
-    (:func:`pair_dates`), so every pixel uses its own clearest neighbours in time; a day whose pair maps equal
-    the previous day's shares its similar pixels and coefficients with it (one :func:`estarfm` call for the
-    run of days). A clear pixel reproduces its observation (its change to itself is zero). Pixels never clear
-    take the resampled coarse value. ``params`` go to :func:`estarfm`.
+    A clear pixel keeps its observation. Every other pixel is predicted from its own two nearest clear fine
+    dates, at or before and at or after the day (:func:`pair_dates`; one-pair mode at the ends of the
+    period), by :func:`estarfm_pixels`: its similar pixels are sought in the fine images of those dates.
+    Days whose pair maps equal the previous day's share one pass (similar pixels, weights and coefficients
+    computed once). Pixels never clear take the resampled coarse value. The similarity threshold of each
+    fine date is ``2 sd / n_classes`` of its clear pixels. ``params`` go to :func:`estarfm_pixels`
+    (``half_window``, ``max_similar``, ``value_range``, ``min_change``, ``tile``...).
     """
     if set(fine.dims) != {"time", "lat", "lon"}:
         raise DataError(f"fuse_series: the fine series must have dims (time, lat, lon), got {fine.dims}")
@@ -388,23 +429,26 @@ def fuse_series(fine: xr.DataArray, coarse: xr.DataArray, *, resample: str = "bi
     clear = np.isfinite(F)
     if not clear.any():
         raise DataError(f"fuse_series: the fine series {fine.name!r} has no clear pixel")
+    th = np.array([similarity_threshold(F[t], n_classes) if clear[t].sum() > 1 else 0.0 for t in range(F.shape[0])])
     p, n = pair_dates(clear)
     nt = F.shape[0]
-    out = np.full(F.shape, np.nan)
+    out = np.where(clear, F, C)
     start = 0
     while start < nt:
         stop = start + 1
         while stop < nt and np.array_equal(p[stop], p[start]) and np.array_equal(n[stop], n[start]):
             stop += 1
-        pi, ni = p[start], n[start]
-        never = pi < 0
-        pi_, ni_ = np.where(never, 0, pi)[None], np.where(never, 0, ni)[None]
-        f1 = np.where(never, np.nan, np.take_along_axis(F, pi_, 0)[0])
-        f2 = np.where(never, np.nan, np.take_along_axis(F, ni_, 0)[0])
-        c1 = np.take_along_axis(C, pi_, 0)[0]
-        c2 = np.take_along_axis(C, ni_, 0)[0]
-        pred = estarfm(f1, c1, f2, c2, C[start:stop], **params)
-        out[start:stop] = np.where(np.isfinite(pred), pred, C[start:stop])
+        targets = ~clear[start] & (p[start] >= 0)
+        if targets.any():
+            used = np.unique(np.concatenate([p[start][targets], n[start][targets]]))
+            remap = np.zeros(nt, dtype=np.int64)
+            remap[used] = np.arange(used.size)
+            d1 = remap[np.maximum(p[start], 0)]
+            d2 = remap[np.maximum(n[start], 0)]
+            pred = estarfm_pixels(F[used], C[used], C[start:stop], d1, d2, targets, thresholds=th[used],
+                                  n_classes=n_classes, **params)
+            good = np.isfinite(pred)
+            out[start:stop] = np.where(good, pred, out[start:stop])
         start = stop
     res = fine.copy(data=out.astype(np.float32))
     res.attrs = dict(fine.attrs)
@@ -463,4 +507,32 @@ def yanco_check(folder, **params):
     df = pd.DataFrame({k: pooled(v, obs) for k, v in rows.items()}).T
     df.index.name = "method"
     df.attrs["prediction"] = pred
+    return df
+
+
+def yanco_folder(repo_root=None):
+    """Where the Yanco test pair lies (``<repo>/../shared/realdata/yuyi13+ubESTARFM/1_test_data``), or None."""
+    from pathlib import Path
+
+    from .study import REPO_ROOT
+
+    p = Path(repo_root or REPO_ROOT).parent / "shared" / "realdata" / "yuyi13+ubESTARFM" / "1_test_data"
+    return p if all((p / f).exists() for f in YANCO_FILES.values()) else None
+
+
+def score_against(fields: dict, reference: xr.DataArray, mask: xr.DataArray | None = None):
+    """Pooled ``n, r, bias, rmse, ubrmse, mae`` of each field of ``fields`` (name -> DataArray on the grid of
+    ``reference``) against ``reference``, over the pixel-days where ``mask`` is true (all when None).
+    Returns a DataFrame indexed by name."""
+    import pandas as pd
+
+    from .validate import pooled
+
+    rows = {}
+    for name, da in fields.items():
+        a = da if mask is None else da.where(mask)
+        rows[name] = pooled(a, reference)
+    df = pd.DataFrame(rows).T
+    df["n"] = df["n"].astype(int)
+    df.index.name = "method"
     return df

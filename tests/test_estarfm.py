@@ -24,7 +24,7 @@ REALDATA = REPO.parent / "shared" / "realdata" / "yuyi13+ubESTARFM" / "1_test_da
 
 
 def reference_estarfm(fine1, coarse1, fine2, coarse2, coarse0, w=25, n_classes=4.0, dn_min=0.0, dn_max=10000.0,
-                      min_change=None, max_similar=None, thresholds=None):
+                      min_change=None, max_similar=None, thresholds=None, bias_correction=False):
     """Per-pixel ESTARFM for one band (Zhu et al. 2010; IDL reference code), the test oracle."""
     ns, nl = fine1.shape
     min_change = dn_max * 0.02 if min_change is None else min_change
@@ -63,7 +63,12 @@ def reference_estarfm(fine1, coarse1, fine2, coarse2, coarse0, w=25, n_classes=4
                 d = 1.0 + np.sqrt((ii - i) ** 2 + (jj - j) ** 2) / float(w)
                 cd = (1.0 - s) * d + 1e-7
                 weight = (1.0 / cd) / np.sum(1.0 / cd)
-                if abs(c1.mean() - c2.mean()) >= min_change:
+                g1, g2 = fine1[i, j], fine2[i, j]
+                if bias_correction:  # ubESTARFM "zero bias" (Yu et al. 2023), V = 1
+                    b1, b2 = f1.mean() - c1.mean(), f2.mean() - c2.mean()
+                    g1, g2, f1, f2 = g1 - b1, g2 - b2, f1 - b1, f2 - b2
+                    v = 1.0
+                elif abs(c1.mean() - c2.mean()) >= min_change:
                     x = np.concatenate([c1, c2])
                     y = np.concatenate([f1, f2])
                     res = stats.linregress(x, y)
@@ -79,8 +84,8 @@ def reference_estarfm(fine1, coarse1, fine2, coarse2, coarse0, w=25, n_classes=4
                 a2 = abs(m0 - m2) + 0.01 ** 5
                 t1 = (1 / a1) / (1 / a1 + 1 / a2)
                 t2 = (1 / a2) / (1 / a1 + 1 / a2)
-                p01 = fine1[i, j] + np.sum(weight * v * (c0 - c1))
-                p02 = fine2[i, j] + np.sum(weight * v * (c0 - c2))
+                p01 = g1 + np.sum(weight * v * (c0 - c1))
+                p02 = g2 + np.sum(weight * v * (c0 - c2))
                 pred = t1 * p01 + t2 * p02
                 if pred <= dn_min or pred >= dn_max:
                     pred = t1 * np.sum(weight * f1) + t2 * np.sum(weight * f2)
@@ -89,7 +94,11 @@ def reference_estarfm(fine1, coarse1, fine2, coarse2, coarse0, w=25, n_classes=4
                 d2 = m0 - m2 + 0.01 ** 5
                 t1 = (1 / abs(d1)) / (1 / abs(d1) + 1 / abs(d2))
                 t2 = (1 / abs(d2)) / (1 / abs(d1) + 1 / abs(d2))
-                pred = t1 * (fine1[i, j] + d1) + t2 * (fine2[i, j] + d2)
+                g1, g2 = fine1[i, j], fine2[i, j]
+                if bias_correction:
+                    g1 = g1 - fine1[win][vw].mean() + m1
+                    g2 = g2 - fine2[win][vw].mean() + m2
+                pred = t1 * (g1 + d1) + t2 * (g2 + d2)
             out[i, j] = pred
     return out
 
@@ -144,6 +153,18 @@ def test_branches_are_exercised():
     ref = reference_estarfm(f1, c1, f2, c2, c0, w=2, n_classes=40, dn_min=0.25, dn_max=0.7)
     got = E.estarfm(f1, c1, f2, c2, c0, half_window=2, n_classes=40, value_range=(0.25, 0.7))
     np.testing.assert_allclose(got, ref, atol=1e-5, rtol=0)
+
+
+def test_bias_correction_matches_reference_and_removes_offset():
+    f1, c1, f2, c2, c0, f0 = make_scene(24, seed=6, lst=True)
+    for n_classes in (4, 60):  # 60: many pixels take the few-similar-pixels branch
+        ref = reference_estarfm(f1 + 3, c1, f2 + 3, c2, c0, w=3, n_classes=n_classes, dn_min=200, dn_max=350,
+                                bias_correction=True)
+        got = E.estarfm(f1 + 3, c1, f2 + 3, c2, c0, half_window=3, n_classes=n_classes, value_range=(200, 350),
+                        bias_correction=True)
+        np.testing.assert_allclose(got, ref, atol=1e-5, rtol=0)
+    plain = E.estarfm(f1 + 3, c1, f2 + 3, c2, c0, half_window=3, value_range=(200, 350))
+    assert abs(np.mean(got - f0)) < 0.5 < abs(np.mean(plain - f0))
 
 
 def test_several_prediction_dates_at_once():
