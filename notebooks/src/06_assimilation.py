@@ -449,6 +449,4 @@ Markdown("\n".join(lines))
 #
 # ## References
 #
-# ```{bibliography}
-# :filter: docname in docnames
-# ```
+# The works cited in this chapter are listed with full details in the book's {doc}`../bibliography`.

@@ -244,6 +244,4 @@ display(Markdown(report.summary_text(board, tc_rec, synthetic=synthetic, min_day
 #
 # ## References
 #
-# ```{bibliography}
-# :filter: docname in docnames
-# ```
+# The works cited in this chapter are listed with full details in the book's {doc}`../bibliography`.
