@@ -135,15 +135,22 @@ def _torch_model_class():
             self.register_buffer("out_scale", torch.full((n_out,), 0.05))
             self.half = (int(patch_size) - 1) // 2
 
-        def forward(self, x):
+        def standardize(self, x):
             z = (x - self.mean[None, :, None, None]) / self.std[None, :, None, None]
-            z = torch.nan_to_num(z, nan=0.0)
-            delta = self.head(self.features(z)) * self.out_scale[None, :, None, None]
+            return torch.nan_to_num(z, nan=0.0)
+
+        def centre_source(self, x):
+            """The source layers of ``x`` cropped to the output pixels (the patch centres)."""
             h = self.half
             src = x[:, list(self.config["source_index"])]
-            if h:
-                src = src[:, :, h:-h, h:-h]
-            return src + delta
+            return src[:, :, h:-h, h:-h] if h else src
+
+        def from_features(self, feats, src):
+            """Output from the feature maps ``feats`` and the centre source values ``src``."""
+            return src + self.head(feats) * self.out_scale[None, :, None, None]
+
+        def forward(self, x):
+            return self.from_features(self.features(self.standardize(x)), self.centre_source(x))
 
         def layers(self) -> list:
             """The parameterized layers in order (conv layers, then the two head layers)."""
@@ -415,10 +422,15 @@ def extract_patches(fields: Fields, t_idx, rows, cols, patch_size: int) -> np.nd
 
 # ---------------------------------------------------------------------------------------- training
 def train(model, X: np.ndarray, Y: np.ndarray, epochs: int = 20, lr: float = 1e-3, batch_size: int = 256,
-          weight_decay: float = 1e-4, seed: int = 0, device: str = "cpu") -> list[float]:
+          weight_decay: float = 1e-4, seed: int = 0, device: str = "cpu", cache_features: bool = True,
+          l2sp: float = 0.0) -> list[float]:
     """Train ``model`` on patches ``X (N, C, P, P)`` and targets ``Y (N, 2)`` (m3/m3; NaN = no target for
-    that layer) with Adam on the mean squared error over the finite targets. Only parameters with
-    ``requires_grad`` change. Deterministic for a given ``seed``. Returns the mean loss of each epoch."""
+    that layer) with Adam on the mean squared error (in units of the output scale) over the finite targets.
+    Only parameters with ``requires_grad`` change. When the whole feature extractor is frozen and
+    ``cache_features`` is set, its output is computed once and only the head runs per batch (the same
+    result, faster). ``l2sp`` > 0 adds ``l2sp * sum((w - w_start)^2)`` over the trainable parameters, the
+    L2-SP penalty towards the starting (pre-trained) weights (Li, Grandvalet and Davoine 2018, ICML).
+    Deterministic for a given ``seed``. Returns the mean data loss of each epoch."""
     import torch
 
     if len(X) == 0:
@@ -429,25 +441,42 @@ def train(model, X: np.ndarray, Y: np.ndarray, epochs: int = 20, lr: float = 1e-
     if not params:
         raise DataError("every layer is frozen: nothing to train (raise n_trainable)")
     opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    anchor = [p.detach().clone() for p in params]
     gen = torch.Generator().manual_seed(int(seed))
     Xt = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
     Yt = torch.from_numpy(np.ascontiguousarray(Y, dtype=np.float32))
     scale = model.out_scale.detach().to(device)
+    # frozen feature extractor: its output is computed once (identical result, much faster fine-tuning)
+    cached = cache_features and not any(p.requires_grad for p in model.features.parameters())
+    if cached:
+        with torch.no_grad():
+            feats, srcs = [], []
+            for i in range(0, len(Xt), 4096):
+                xb = Xt[i:i + 4096].to(device)
+                feats.append(model.features(model.standardize(xb)))
+                srcs.append(model.centre_source(xb))
+            Ft, St = torch.cat(feats), torch.cat(srcs)
     hist = []
     for _ in range(int(epochs)):
         order = torch.randperm(len(Xt), generator=gen)
         tot, cnt = 0.0, 0
         for i in range(0, len(order), batch_size):
             idx = order[i:i + batch_size]
-            xb, yb = Xt[idx].to(device), Yt[idx].to(device)
-            pred = model(xb)[:, :, 0, 0]
+            yb = Yt[idx].to(device)
+            if cached:
+                pred = model.from_features(Ft[idx.to(Ft.device)], St[idx.to(St.device)])[:, :, 0, 0]
+            else:
+                pred = model(Xt[idx].to(device))[:, :, 0, 0]
             m = torch.isfinite(yb)
             if not m.any():
                 continue
             err = ((pred - torch.nan_to_num(yb)) / scale) ** 2
             loss = err[m].mean()
+            total = loss
+            if l2sp > 0:
+                total = loss + l2sp * sum(((p - a) ** 2).sum() for p, a in zip(params, anchor))
             opt.zero_grad()
-            loss.backward()
+            total.backward()
             opt.step()
             tot += float(loss.detach()) * int(m.sum())
             cnt += int(m.sum())
@@ -701,6 +730,10 @@ class CalibrationConfig:
     scratch_epochs: int = 60
     scratch_lr: float = 1e-3
     batch_size: int = 256
+    station_batch_size: int = 64
+    finetune_l2sp: tuple = (0.01, 0.1, 1.0, 10.0)
+    inner_folds: int = 3
+    shift_init: bool = True
     weight_decay: float = 1e-4
     n_folds: int = 5
     cdf_blocks: int = 4
@@ -708,13 +741,72 @@ class CalibrationConfig:
     device: str = "auto"
 
 
-def fine_tune(pretrained, X, Y, cfg: CalibrationConfig, seed: int | None = None):
-    """A copy of ``pretrained`` with all but its last ``cfg.n_trainable`` layers frozen, trained on station
-    patches ``X`` and observations ``Y``. Returns ``(model, loss history)``."""
+def shift_output(model, X, Y, device: str = "cpu") -> np.ndarray:
+    """Add to the last layer's bias the mean residual ``Y - model(X)`` of each output layer (m3/m3), so that
+    the model is unbiased on these samples. Returns the shift (m3/m3). Used to start fine-tuning from the
+    pre-trained network corrected for the mean bias of the training stations."""
+    import torch
+
+    pred = predict_patches(model, X, device=device)
+    shift = np.array([np.nanmean(Y[:, k] - pred[:, k]) if np.isfinite(Y[:, k]).any() else 0.0
+                      for k in range(Y.shape[1])], dtype=np.float32)
+    with torch.no_grad():
+        last = model.head[-1]
+        last.bias += torch.from_numpy(shift).to(last.bias.device) / model.out_scale
+    return shift
+
+
+def _fine_tune_once(pretrained, X, Y, cfg: CalibrationConfig, l2sp: float, seed: int):
     model = copy.deepcopy(pretrained)
     freeze(model, cfg.n_trainable)
-    hist = train(model, X, Y, epochs=cfg.finetune_epochs, lr=cfg.finetune_lr, batch_size=cfg.batch_size,
-                 weight_decay=cfg.weight_decay, seed=cfg.seed if seed is None else seed, device=cfg.device)
+    if cfg.shift_init:
+        shift_output(model, X, Y, device=cfg.device)
+    hist = train(model, X, Y, epochs=cfg.finetune_epochs, lr=cfg.finetune_lr, batch_size=cfg.station_batch_size,
+                 weight_decay=0.0 if l2sp > 0 else cfg.weight_decay, l2sp=float(l2sp), seed=seed, device=cfg.device)
+    return model, hist
+
+
+def select_l2sp(pretrained, X, Y, groups, cfg: CalibrationConfig, seed: int = 0) -> tuple[float, pd.DataFrame]:
+    """Choose the L2-SP strength among ``cfg.finetune_l2sp`` by an inner leave-stations-out split of the
+    *training* stations only (``groups``: the station of each sample; ``cfg.inner_folds`` folds): the
+    strength with the lowest pooled RMSE (in units of the output scale) on the inner held-out stations.
+    Returns ``(strength, table of inner scores)``."""
+    cands = [float(a) for a in np.atleast_1d(cfg.finetune_l2sp)]
+    uniq = np.unique(groups)
+    if len(cands) == 1 or len(uniq) < 3:
+        return cands[-1], pd.DataFrame({"l2sp": cands, "inner_rmse": np.nan})
+    fold_of = dict(zip(uniq, station_folds(len(uniq), cfg.inner_folds, seed)))
+    inner = np.array([fold_of[g] for g in groups])
+    scale = pretrained.out_scale.cpu().numpy()
+    scores = []
+    for a in cands:
+        err, cnt = 0.0, 0
+        for f in np.unique(inner):
+            tr, te = inner != f, inner == f
+            model, _ = _fine_tune_once(pretrained, X[tr], Y[tr], cfg, a, seed)
+            d = (predict_patches(model, X[te], device=cfg.device) - Y[te]) / scale
+            ok = np.isfinite(d)
+            err += float((d[ok] ** 2).sum())
+            cnt += int(ok.sum())
+        scores.append(math.sqrt(err / max(cnt, 1)))
+    return cands[int(np.argmin(scores))], pd.DataFrame({"l2sp": cands, "inner_rmse": scores})
+
+
+def fine_tune(pretrained, X, Y, cfg: CalibrationConfig, seed: int | None = None, groups=None):
+    """The transfer step: a copy of ``pretrained`` with all but its last ``cfg.n_trainable`` layers frozen,
+    trained on station patches ``X`` and observations ``Y`` (m3/m3). Its output is first shifted by the mean
+    residual at the training stations (:func:`shift_output`, when ``cfg.shift_init``); the trainable layers are
+    then trained with an L2-SP penalty pulling them towards their pre-trained values (Li et al. 2018), whose
+    strength is chosen among ``cfg.finetune_l2sp`` by inner leave-stations-out on these stations
+    (:func:`select_l2sp`; ``groups`` = station of each sample, needed when several strengths are given).
+    Returns ``(model, loss history)``; ``model.l2sp`` holds the strength used."""
+    seed = cfg.seed if seed is None else seed
+    cands = np.atleast_1d(cfg.finetune_l2sp)
+    if len(cands) > 1 and groups is None:
+        raise DataError("fine_tune: several finetune_l2sp strengths need the station of each sample (groups)")
+    a = select_l2sp(pretrained, X, Y, groups, cfg, seed)[0] if len(cands) > 1 else float(cands[0])
+    model, hist = _fine_tune_once(pretrained, X, Y, cfg, a, seed)
+    model.l2sp = a
     return model, hist
 
 
@@ -725,7 +817,7 @@ def train_scratch(like, X, Y, cfg: CalibrationConfig, seed: int | None = None):
     model = build_model(widths=c["widths"], patch_size=c["patch_size"], head_width=c["head_width"],
                         n_channels=c["n_channels"], seed=cfg.seed if seed is None else seed)
     set_normalization(model, like.mean.cpu().numpy(), like.std.cpu().numpy(), like.out_scale.cpu().numpy())
-    hist = train(model, X, Y, epochs=cfg.scratch_epochs, lr=cfg.scratch_lr, batch_size=cfg.batch_size,
+    hist = train(model, X, Y, epochs=cfg.scratch_epochs, lr=cfg.scratch_lr, batch_size=cfg.station_batch_size,
                  weight_decay=cfg.weight_decay, seed=cfg.seed if seed is None else seed, device=cfg.device)
     return model, hist
 
@@ -740,13 +832,14 @@ def _predict_stations(model, fields, stations, which, patch_size, device) -> np.
 
 
 def leave_stations_out(fields: Fields, stations: StationSet, pretrained, cfg: CalibrationConfig,
-                       methods=tuple(METHODS), progress=None) -> tuple[dict, np.ndarray]:
+                       methods=tuple(METHODS), progress=None, info: dict | None = None) -> tuple[dict, np.ndarray]:
     """Leave-stations-out k-fold: for each fold, every method is fitted on the other folds' stations only
     and predicts the held-out stations on every day.
 
     Returns ``(predictions, folds)``: ``predictions[method]`` is ``(station, time, 2)`` (m3/m3), each
     station's values from the fold that held it out (``cdf_station`` from its own other time blocks);
-    ``folds[i]`` the fold of station ``i``.
+    ``folds[i]`` the fold of station ``i``. ``info``, when given, receives ``"l2sp"``: the L2-SP strength
+    each fold's fine-tuning chose.
     """
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
@@ -756,6 +849,7 @@ def leave_stations_out(fields: Fields, stations: StationSet, pretrained, cfg: Ca
     src = source_at_stations(fields, stations)
     preds = {m: np.full((n, nt, len(LAYERS)), np.nan, np.float32) for m in methods}
     P = pretrained.config["patch_size"]
+    chosen: list[float] = []
     if "source" in methods:
         preds["source"][:] = src
     if "cdf_station" in methods:
@@ -776,9 +870,10 @@ def leave_stations_out(fields: Fields, stations: StationSet, pretrained, cfg: Ca
                 a, b = linear_cdf_params(x, y)
                 preds["cdf_pooled"][test, :, k] = a + b * src[test, :, k]
         if "cnn_transfer" in methods or "cnn_scratch" in methods:
-            X, Y, _, _ = station_samples(fields, stations, trn, P)
+            X, Y, groups, _ = station_samples(fields, stations, trn, P)
             if "cnn_transfer" in methods:
-                model, _ = fine_tune(pretrained, X, Y, cfg, seed=cfg.seed + 1 + int(f))
+                model, _ = fine_tune(pretrained, X, Y, cfg, seed=cfg.seed + 1 + int(f), groups=groups)
+                chosen.append(model.l2sp)
                 preds["cnn_transfer"][test] = _predict_stations(model, fields, stations, test, P, cfg.device)
             if "cnn_scratch" in methods:
                 model, _ = train_scratch(pretrained, X, Y, cfg, seed=cfg.seed + 1 + int(f))
@@ -788,6 +883,8 @@ def leave_stations_out(fields: Fields, stations: StationSet, pretrained, cfg: Ca
     for m in ("mean_bias", "cdf_pooled", "cdf_station"):
         if m in preds:
             preds[m] = np.clip(preds[m], *SM_RANGE)
+    if info is not None:
+        info["l2sp"] = chosen
     return preds, folds
 
 
@@ -838,9 +935,52 @@ def prepare(run_dir, source_product: str = "lightgbm", covariate_product: str = 
     return fields, load_stations(run_dir, fields)
 
 
-def pretraining_reference(run_dir, fields: Fields, references=DEFAULT_REFERENCE) -> tuple[xr.Dataset, dict]:
-    """The gridded pre-training targets ``ssm``/``rzsm`` on the 1-km grid (:func:`reference_field`) and, per
-    layer, the names of the products averaged."""
+def coarse_difference_target(run_dir, fields: Fields, references=DEFAULT_REFERENCE) -> tuple[xr.Dataset, dict]:
+    """Pre-training targets that compare source and references *at the references' own scale*: for each
+    listed product, the difference product minus the source aggregated onto the product's grid
+    (:func:`smlib.grid.block_mean`), interpolated bilinearly to 1 km; the targets are the source plus the mean
+    of these differences (NaN-aware). The 1-km detail of the source is kept and only its coarse-scale
+    departure from the references is to be learnt. Returns the targets (m3/m3) and the names used per layer."""
+    import warnings
+
+    from .grid import bilinear, block_mean, grid_of
+    from .io import has_input, read_input
+
+    out, used = {}, {}
+    for v in LAYERS:
+        diffs, names = [], []
+        for name in references:
+            if not has_input(run_dir, name):
+                continue
+            ds = read_input(run_dir, name)
+            if v not in ds.data_vars:
+                continue
+            ref = ds[v].transpose("time", "lat", "lon").astype("float32")
+            ref = ref.assign_coords(time=pd.DatetimeIndex(ref["time"].values).normalize()).reindex(time=fields.times)
+            src_c = block_mean(fields.source[v], grid_of(ref))
+            diffs.append(bilinear(ref - src_c.values, fields.lat, fields.lon).transpose("time", "lat", "lon").values)
+            names.append(name)
+        if not diffs:
+            raise InputError(f"none of the pre-training references {list(references)} is present with variable "
+                             f"{v!r} under {Path(run_dir) / 'inputs'}")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            d = np.nanmean(np.stack(diffs), axis=0)
+        out[v] = fields.source[v] + d.astype("float32")
+        used[v] = names
+    return xr.Dataset(out), used
+
+
+def pretraining_reference(run_dir, fields: Fields, references=DEFAULT_REFERENCE,
+                          target: str = "coarse_difference") -> tuple[xr.Dataset, dict]:
+    """The gridded pre-training targets ``ssm``/``rzsm`` on the 1-km grid and, per layer, the names of the
+    products used. ``target``: ``"coarse_difference"`` (:func:`coarse_difference_target`: source plus its
+    coarse-scale difference from the references) or ``"reference"`` (:func:`reference_field`: the references
+    themselves, interpolated bilinearly, smooth at 1 km)."""
+    if target == "coarse_difference":
+        return coarse_difference_target(run_dir, fields, references)
+    if target != "reference":
+        raise DataError(f"pretrain_target must be 'coarse_difference' or 'reference', got {target!r}")
     out, used = {}, {}
     for v in LAYERS:
         out[v], used[v] = reference_field(run_dir, references, v, fields.lat, fields.lon, fields.times)

@@ -140,7 +140,7 @@ def test_freeze_keeps_feature_layers_fixed_during_fine_tuning():
     model, _ = cal.pretrain(fields, ref, n_samples=300, epochs=1, seed=0, **CFG)
     stations = cal.stations_from_dataset(_stations(actual), fields, GRID)
     X, Y, _, _ = cal.station_samples(fields, stations, np.arange(len(stations)), 5)
-    cfg = cal.CalibrationConfig(finetune_epochs=3, n_trainable=2, device="cpu")
+    cfg = cal.CalibrationConfig(finetune_epochs=3, n_trainable=2, finetune_l2sp=(0.0,), device="cpu")
     tuned, _ = cal.fine_tune(model, X, Y + 0.02, cfg)
     before, after = model.state_dict(), tuned.state_dict()
     n_layers = len(model.layers())
@@ -219,7 +219,8 @@ def test_leave_stations_out_never_trains_on_held_out(monkeypatch):
     st = _stations(actual, n=8)
     stations = cal.stations_from_dataset(st, fields, GRID)
     model, _ = cal.pretrain(fields, ref, n_samples=300, epochs=1, seed=0, **CFG)
-    cfg = cal.CalibrationConfig(finetune_epochs=1, scratch_epochs=1, n_folds=4, device="cpu")
+    cfg = cal.CalibrationConfig(finetune_epochs=1, scratch_epochs=1, n_folds=4, finetune_l2sp=(0.1, 1.0),
+                                inner_folds=2, device="cpu")
     seen = []
     real = cal.station_samples
 
@@ -243,7 +244,8 @@ def test_held_out_prediction_independent_of_own_observations():
     st = _stations(actual, n=8)
     stations = cal.stations_from_dataset(st, fields, GRID)
     model, _ = cal.pretrain(fields, ref, n_samples=300, epochs=1, seed=0, **CFG)
-    cfg = cal.CalibrationConfig(finetune_epochs=2, scratch_epochs=2, n_folds=4, device="cpu")
+    cfg = cal.CalibrationConfig(finetune_epochs=2, scratch_epochs=2, n_folds=4, finetune_l2sp=(0.1, 1.0),
+                                inner_folds=2, device="cpu")
     methods = ("mean_bias", "cdf_pooled", "cnn_transfer", "cnn_scratch")
     p1, folds = cal.leave_stations_out(fields, stations, model, cfg, methods=methods)
     stations.obs[0] += 0.2  # corrupt station 0: its own held-out predictions must not move
@@ -260,8 +262,11 @@ def test_transfer_removes_systematic_bias_at_held_out_stations():
     st = _stations(actual, n=12, noise_sd=0.01)
     stations = cal.stations_from_dataset(st, fields, GRID)
     model, _ = cal.pretrain(fields, ref_biased, n_samples=3000, epochs=8, lr=3e-3, seed=0, **CFG)
-    cfg = cal.CalibrationConfig(finetune_epochs=30, finetune_lr=3e-3, scratch_epochs=30, n_folds=4, device="cpu")
-    preds, _ = cal.leave_stations_out(fields, stations, model, cfg)
+    cfg = cal.CalibrationConfig(finetune_epochs=30, finetune_lr=3e-3, scratch_epochs=30, n_folds=4,
+                                finetune_l2sp=(0.01, 1.0), inner_folds=2, device="cpu")
+    info = {}
+    preds, _ = cal.leave_stations_out(fields, stations, model, cfg, info=info)
+    assert len(info["l2sp"]) == 4 and set(info["l2sp"]) <= {0.01, 1.0}
 
     def rmse(p):
         return float(np.sqrt(np.nanmean((p - stations.obs) ** 2)))
@@ -323,3 +328,75 @@ def test_missing_source_product_is_a_clear_error(tmp_path):
     with pytest.raises(InputError, match="none of the pre-training references"):
         cal.reference_field(tmp_path, ["model_noah"], "ssm", GRID.lat, GRID.lon,
                             pd.date_range("2021-05-01", periods=3))
+
+
+def test_cached_frozen_features_give_the_same_fine_tuning():
+    fields, ref, actual = _fields(patch=5)
+    model, _ = cal.pretrain(fields, ref, n_samples=300, epochs=1, seed=0, **CFG)
+    stations = cal.stations_from_dataset(_stations(actual), fields, GRID)
+    X, Y, _, _ = cal.station_samples(fields, stations, np.arange(len(stations)), 5)
+    out = []
+    for cache in (True, False):
+        m = cal.copy.deepcopy(model)
+        cal.freeze(m, 2)
+        h = cal.train(m, X, Y + 0.03, epochs=3, seed=5, cache_features=cache)
+        out.append((h, m.state_dict()))
+    np.testing.assert_allclose(out[0][0], out[1][0], rtol=1e-5)
+    for k in out[0][1]:
+        torch.testing.assert_close(out[0][1][k], out[1][1][k], rtol=1e-5, atol=1e-6)
+
+
+def test_shift_output_removes_mean_residual_and_l2sp_anchors_weights():
+    fields, ref, actual = _fields(patch=5)
+    model, _ = cal.pretrain(fields, ref, n_samples=300, epochs=1, seed=0, **CFG)
+    stations = cal.stations_from_dataset(_stations(actual), fields, GRID)
+    X, Y, groups, _ = cal.station_samples(fields, stations, np.arange(len(stations)), 5)
+    m = cal.copy.deepcopy(model)
+    shift = cal.shift_output(m, X, Y + 0.04)
+    assert shift.shape == (2,)
+    np.testing.assert_allclose(np.nanmean(Y + 0.04 - cal.predict_patches(m, X), 0), 0.0, atol=1e-5)
+    moved = {}
+    for a in (0.0, 1000.0):
+        mm = cal.copy.deepcopy(m)
+        cal.freeze(mm, 2)
+        start = {k: v.clone() for k, v in mm.state_dict().items()}
+        cal.train(mm, X, Y + 0.08, epochs=5, lr=1e-2, l2sp=a, weight_decay=0.0)
+        moved[a] = sum(float((mm.state_dict()[k] - start[k]).abs().sum()) for k in start if k.startswith("head."))
+    assert moved[1000.0] < 0.2 * moved[0.0]
+
+
+def test_select_l2sp_inner_split_and_fine_tune_needs_groups():
+    fields, ref, actual = _fields(patch=5)
+    model, _ = cal.pretrain(fields, ref, n_samples=300, epochs=1, seed=0, **CFG)
+    stations = cal.stations_from_dataset(_stations(actual, noise_sd=0.01), fields, GRID)
+    X, Y, groups, _ = cal.station_samples(fields, stations, np.arange(len(stations)), 5)
+    cfg = cal.CalibrationConfig(finetune_epochs=2, finetune_l2sp=(0.01, 10.0), inner_folds=2, device="cpu")
+    a, table = cal.select_l2sp(model, X, Y, groups, cfg)
+    assert a in (0.01, 10.0) and list(table["l2sp"]) == [0.01, 10.0] and np.isfinite(table["inner_rmse"]).all()
+    assert a == table["l2sp"][table["inner_rmse"].idxmin()]
+    with pytest.raises(DataError, match="groups"):
+        cal.fine_tune(model, X, Y, cfg)
+    tuned, _ = cal.fine_tune(model, X, Y, cfg, groups=groups)
+    assert tuned.l2sp == a
+
+
+def test_coarse_difference_target_keeps_source_detail(tmp_path):
+    source = _write_run(tmp_path)
+    src = cal.load_source(tmp_path, "lightgbm")
+    cov, note = cal.load_covariates(tmp_path, src["lat"].values, src["lon"].values,
+                                    pd.DatetimeIndex(src["time"].values))
+    fields = cal.build_fields(src, cov, 5, note)
+    tgt, used = cal.pretraining_reference(tmp_path, fields, ["model_era5land"], target="coarse_difference")
+    assert used == {"ssm": ["model_era5land"], "rzsm": ["model_era5land"]}
+    # the coarse reference is the block mean of the unbiased field: the target removes the source's bias ...
+    ref = xr.open_dataset(tmp_path / "inputs" / "model_era5land.nc")
+    d = (tgt["ssm"] - source["ssm"]).values
+    assert np.nanmean(d) == pytest.approx(float(ref["ssm"].mean() - source["ssm"].mean()), abs=0.01)
+    # ... and keeps the source's 1-km detail: within-cell anomalies of target and source agree closely
+    an_t = tgt["ssm"].values - tgt["ssm"].coarsen(lat=5, lon=5).mean().values.repeat(5, 1).repeat(5, 2)
+    an_s = source["ssm"].values - source["ssm"].coarsen(lat=5, lon=5).mean().values.repeat(5, 1).repeat(5, 2)
+    assert np.corrcoef(an_t.ravel(), an_s.ravel())[0, 1] > 0.8
+    smooth, _ = cal.pretraining_reference(tmp_path, fields, ["model_era5land"], target="reference")
+    assert np.isfinite(smooth["ssm"].values).all()
+    with pytest.raises(DataError, match="pretrain_target"):
+        cal.pretraining_reference(tmp_path, fields, ["model_era5land"], target="nonsense")
