@@ -31,6 +31,18 @@ def day_number(date) -> int:
     return int(np.datetime64(date, "D").astype("int64"))
 
 
+def _rfft2(a):
+    from scipy import fft
+
+    return fft.rfft2(a)
+
+
+def _irfft2(a, shape):
+    from scipy import fft
+
+    return fft.irfft2(a, s=shape)
+
+
 def _wavenumbers(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     ky = np.fft.fftfreq(shape[0])[:, None]
     kx = np.fft.rfftfreq(shape[1])[None, :]
@@ -42,13 +54,16 @@ def gaussian_field(shape: tuple[int, int], length_px: float, rng: np.random.Gene
     """Zero-mean, unit-variance Gaussian random field with a Gaussian covariance of e-folding
     length ``length_px`` pixels (spectral synthesis on a grid padded by ``pad`` to weaken the
     periodic wrap-around). Returns float64 of ``shape``."""
+    from scipy.fft import next_fast_len
+
     ny, nx = shape
-    py, px = ny + int(np.ceil(pad * ny)) + 2, nx + int(np.ceil(pad * nx)) + 2
+    py = next_fast_len(ny + int(np.ceil(pad * ny)) + 2, real=True)
+    px = next_fast_len(nx + int(np.ceil(pad * nx)) + 2, real=True)
     noise = rng.standard_normal((py, px))
     ky, kx = _wavenumbers((py, px))
     k2 = ky ** 2 + kx ** 2
     filt = np.exp(-0.5 * (np.pi * length_px) ** 2 * k2)
-    f = np.fft.irfft2(np.fft.rfft2(noise) * filt, s=(py, px))[:ny, :nx]
+    f = _irfft2(_rfft2(noise) * filt, (py, px))[:ny, :nx]
     sd = f.std()
     return (f - f.mean()) / (sd if sd > 0 else 1.0)
 
@@ -57,15 +72,17 @@ def fractal_field(shape: tuple[int, int], beta: float, rng: np.random.Generator,
                   min_length_px: float = 1.0) -> np.ndarray:
     """Fractal (power-law) surface, spectral density ``~ k**-beta`` (``beta`` 3 gives a
     Brownian-like terrain of fractal dimension 2.5; Saupe 1988). Zero mean, unit variance."""
+    from scipy.fft import next_fast_len
+
     ny, nx = shape
-    py, px = int(ny * 1.25) + 2, int(nx * 1.25) + 2
+    py, px = next_fast_len(int(ny * 1.25) + 2, real=True), next_fast_len(int(nx * 1.25) + 2, real=True)
     noise = rng.standard_normal((py, px))
     ky, kx = _wavenumbers((py, px))
     k = np.sqrt(ky ** 2 + kx ** 2)
     k[0, 0] = 1.0 / max(py, px)
     amp = k ** (-beta / 2.0) * np.exp(-0.5 * (np.pi * min_length_px * k) ** 2)
     amp[0, 0] = 0.0
-    f = np.fft.irfft2(np.fft.rfft2(noise) * amp, s=(py, px))[:ny, :nx]
+    f = _irfft2(_rfft2(noise) * amp, (py, px))[:ny, :nx]
     sd = f.std()
     return (f - f.mean()) / (sd if sd > 0 else 1.0)
 

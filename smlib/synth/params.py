@@ -41,7 +41,8 @@ DEFAULTS: dict = {
     "glass_ndvi_bias": 0.02,     # 1, GLASS-like NDVI bias
     "glass_lst_bias_k": 0.8,     # K, GLASS-like LST bias
     # ---- models (coarse re-runs of the water balance)
-    "model_bias": {"gleam": 0.03, "noah": -0.025, "cldas": 0.04, "geos5": 0.035, "era5land": 0.05},  # m3/m3
+    # m3/m3, shift of each model's soil parameters (realised biases 0.02-0.05 in both layers)
+    "model_bias": {"gleam": 0.025, "noah": -0.04, "cldas": 0.03, "geos5": 0.025, "era5land": 0.035},
     "model_precip_error": 0.35,  # 1, sd of the log of the models' multiplicative precipitation error
     # ---- forcing products
     "era5_precip_error": 0.5,    # 1, sd of the log of the ERA5-like multiplicative precipitation error
@@ -54,13 +55,14 @@ DEFAULTS: dict = {
     "annual_precip_mm": 420.0,   # mm/yr, regional mean annual precipitation
     "orographic_gain": 0.35,     # 1/km, relative precipitation increase per km of elevation
     "storm_length_km": 25.0,     # km, correlation length of the storm field
-    "convective_length_km": 3.0,  # km, correlation length of local convective cells
+    "convective_length_km": 4.0,  # km, correlation length of local convective cells
     "lapse_rate": 6.5,           # K/km, air-temperature lapse rate
     "t_sea_level_k": 294.0,      # K, annual mean sea-level-reduced air temperature
     "t_amplitude_k": 11.0,       # K, amplitude of the seasonal temperature cycle
+    "texture_local_sd": 0.07,    # 1, sd of the sand fraction's local (1.5 km) variability (clay: 0.55x)
     "heterogeneity_sd": 0.012,   # m3/m3, sd of the sub-kilometre soil-hydraulic heterogeneity field
     "spinup_days": 60,           # days, water-balance spin-up before the study period
-    "block_days": 0,             # days per generation block (0 = whole period at once; large: 32)
+    "block_days": 0,             # days per generation block, a multiple of 16 (0 = whole period at once; large: 16)
     "compress": False,           # zlib-compress the written files (large profile)
 }
 
@@ -103,6 +105,7 @@ _RANGES: dict[str, tuple[float | None, float | None, str]] = {
     "lapse_rate": (0.0, 10.0, "K/km"),
     "t_sea_level_k": (230.0, 320.0, "K"),
     "t_amplitude_k": (0.0, 30.0, "K"),
+    "texture_local_sd": (0.0, 0.2, "1"),
     "heterogeneity_sd": (0.0, 0.05, "m3/m3"),
 }
 _INTS: dict[str, tuple[int, int]] = {

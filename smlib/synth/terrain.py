@@ -125,9 +125,11 @@ def lakes(dem: np.ndarray, res_deg: float, n: int, rng: np.random.Generator) -> 
 
 
 # ----------------------------------------------------------------------------------------- soils
-def texture(dem: np.ndarray, twi: np.ndarray, res_deg: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Sand and clay fractions (0-1): a regional pattern (15 km), local variability (1.5 km),
-    sandier alluvial fans in low ground and finer soils in wet valley bottoms."""
+def texture(dem: np.ndarray, twi: np.ndarray, res_deg: float, rng: np.random.Generator,
+            local_sd: float = 0.07) -> tuple[np.ndarray, np.ndarray]:
+    """Sand and clay fractions (0-1): a regional pattern (15 km, sd 0.10 sand / 0.05 clay), local
+    variability (1.5 km, sd ``local_sd`` sand and 0.55 ``local_sd`` clay), sandier alluvial fans in
+    low ground and finer soils in wet valley bottoms."""
     km = res_deg * 111.195
     big_s = gaussian_field(dem.shape, max(15.0 / km, 1.0), rng)
     small_s = gaussian_field(dem.shape, max(1.5 / km, 0.7), rng)
@@ -135,8 +137,8 @@ def texture(dem: np.ndarray, twi: np.ndarray, res_deg: float, rng: np.random.Gen
     small_c = gaussian_field(dem.shape, max(1.5 / km, 0.7), rng)
     low = (np.quantile(dem, 0.5) - dem) / max(dem.std(), 1.0)
     wet = (twi - np.median(twi)) / max(twi.std(), 1e-6)
-    sand = 0.45 + 0.10 * big_s + 0.09 * small_s + 0.05 * np.clip(low, -1, 2) - 0.03 * np.clip(wet, 0, 3)
-    clay = 0.18 + 0.05 * big_c + 0.05 * small_c - 0.04 * np.clip(low, -1, 2) + 0.03 * np.clip(wet, 0, 3)
+    sand = 0.45 + 0.10 * big_s + local_sd * small_s + 0.05 * np.clip(low, -1, 2) - 0.03 * np.clip(wet, 0, 3)
+    clay = 0.18 + 0.05 * big_c + 0.55 * local_sd * small_c - 0.04 * np.clip(low, -1, 2) + 0.03 * np.clip(wet, 0, 3)
     sand = np.clip(sand, 0.08, 0.85)
     clay = np.clip(clay, 0.04, 0.5)
     clay = np.minimum(clay, 0.95 - sand)
@@ -228,17 +230,19 @@ def static_fields(shape, res_deg: float, lat: np.ndarray, params: dict, seed: in
     rng = stream(seed, "terrain")
     dem = dem_field(shape, res_deg, params["mean_elevation_m"], params["relief_m"], params["roughness_m"], rng)
     wf = lakes(dem, res_deg, params["n_lakes"], stream(seed, "lakes"))
-    # lakes are flat: the surface at the shore's elevation
+    # lakes are flat at the elevation of their shore; the banks slope down to them over about 2 km
     if wf.any():
         shore = np.quantile(dem[wf > 0.05], 0.1)
-        dem = np.where(wf > 0.05, np.minimum(dem, shore) * wf + dem * (1 - wf), dem)
+        w = np.clip(smooth(wf, 2.0 / (res_deg * 111.195)) * 1.5, 0.0, 1.0)
+        w = np.maximum(w, wf)
+        dem = dem - w * (dem - np.minimum(dem, shore))
     slope, aspect = slope_aspect(dem, res_deg, lat)
     acc = d8_accumulation(dem)
     cell_m = res_deg * 111195.0 * np.cos(np.radians(float(np.mean(lat))))
     twi = wetness_index(acc, slope, cell_m)
     pf = np.clip(1.0 + params["orographic_gain"] * (dem - dem.mean()) / 1000.0, 0.2, None)
     lc = landcover(dem, slope, aspect, twi, pf, wf, stream(seed, "landcover"), res_deg)
-    sand, clay = texture(dem, twi, res_deg, stream(seed, "texture"))
+    sand, clay = texture(dem, twi, res_deg, stream(seed, "texture"), params["texture_local_sd"])
     het = stream(seed, "heterogeneity").standard_normal(shape) * params["heterogeneity_sd"]
     soil = derived_soil(sand, clay, het)
     rs = stream(seed, "soilmap")
