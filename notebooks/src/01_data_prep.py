@@ -13,7 +13,7 @@
 # of the chapter {doc}`../synthetic`; for a **files** study the readers ingest real
 # archives into the same layout. The chapter then maps every input, derives the microwave polarization
 # difference index (MPDI), the backscatter temporal index (BTI), NSDSI and slope used in band selection
-# {cite}`zhao2021qinghai`, tabulates each product's grid, revisit and error parameters, and shows why
+# {cite}`lv2021qinghai`, tabulates each product's grid, revisit and error parameters, and shows why
 # downscaling is needed: the coarse products cannot see the 1-km pattern of soil moisture.
 #
 # **Prerequisites**: a study file (`data/studies/*.yml`). **Outputs**: `inputs/*.nc` and
@@ -171,7 +171,7 @@ for ax in list(axes.flat)[len(mw):]:
 # The microwave polarization difference index $\mathrm{MPDI} = (T_{BV} - T_{BH})/(T_{BV} + T_{BH})$ removes most
 # of the temperature dependence of the brightness temperatures and grows as the soil gets wetter and the
 # vegetation thinner; the backscatter temporal index BTI rescales each cell's $\sigma^{40}$ series to [0, 1]
-# (its lowest value 0, its highest 1) {cite}`zhao2021qinghai`. Stage 02 computes them again for its feature
+# (its lowest value 0, its highest 1) {cite}`lv2021qinghai`. Stage 02 computes them again for its feature
 # sets with the same functions (`smlib.bandsel.mpdi`, `smlib.bandsel.bti`); here are their period means.
 
 # %% tags=["hide-input"]
@@ -316,13 +316,13 @@ display(Markdown("\n".join(lines)))
 # ## What comes next
 #
 # Stage 02 selects the microwave bands and auxiliary variables for the neural-network retrieval
-# {cite}`zhao2021qinghai`; stage 03 fuses the gappy 1-km and gap-free 5-km NDVI and LST {cite}`zhu2010estarfm`;
+# {cite}`lv2021qinghai`; stage 03 fuses the gappy 1-km and gap-free 5-km NDVI and LST {cite}`zhu2010estarfm`;
 # stages 04-07 downscale, fuse and correct soil moisture {cite}`seed000_fusion2025,jiang2025drcgan,seed002_mlda`;
 # stage 08 scores every product against the truth and the stations.
 #
 # ## References
 #
-# - Band selection, MPDI and BTI: Zhao et al. (2021) {cite}`zhao2021qinghai`, after Ghulam et al. (2007)
+# - Band selection, MPDI and BTI: Zhao et al. (2021) {cite}`lv2021qinghai`, after Ghulam et al. (2007)
 #   {cite}`ghulam2007mpdi` and Kolassa et al. (2016) {cite}`kolassa2016bti`; NSDSI: Yue et al. (2019)
 #   {cite}`yue2019nsdsi`; maximum-value compositing: Holben (1986) {cite}`holben1986`.
 # - The SMAP mission {cite}`entekhabi2010smap`; the synthetic region's physics and sensor models are referenced in

@@ -6,7 +6,7 @@
 # ## Overview
 #
 # This chapter is stage `02_band_selection` of the pipeline. It re-makes the three selection experiments of
-# {cite}`zhao2021qinghai` on our study: every candidate input set is fed to a small neural network (NN) trained
+# {cite}`lv2021qinghai` on our study: every candidate input set is fed to a small neural network (NN) trained
 # against the `cldas` model soil moisture at 0.25 deg, and the retrieved soil moisture is scored against that
 # model with the paper's four indices. Table 3 tries one microwave input at a time (SMAP L-band, AMSR2 C- and
 # X-band, FY3C X-band brightness temperatures and their polarization index, ASCAT backscatter), Table 4 the
@@ -253,7 +253,7 @@ display(Markdown(
 # %% [markdown]
 # ## References
 #
-# Zhao et al. (2021) {cite}`zhao2021qinghai` for the method, tables and indices; Levenberg (1944)
+# Zhao et al. (2021) {cite}`lv2021qinghai` for the method, tables and indices; Levenberg (1944)
 # {cite}`levenberg1944` and Marquardt (1963) {cite}`marquardt1963` for the training algorithm; Ghulam et al.
 # (2007) {cite}`ghulam2007mpdi` for the MPDI and Kolassa et al. (2016) {cite}`kolassa2016bti` for the BTI. Full
 # entries in the book's bibliography.

@@ -225,7 +225,7 @@ display(Markdown("\n".join(lgb_lines)))
 # %% [markdown]
 # ## Part 2: neural-network downscaling (seed 003)
 #
-# The second method is the neural network of {cite}`zhao2021qinghai`. Stage 02 chose its inputs (microwave bands
+# The second method is the neural network of {cite}`lv2021qinghai`. Stage 02 chose its inputs (microwave bands
 # and auxiliary variables, `tables/band_selection_selected.csv`; parameter `nn_inputs` overrides). Here the network
 # is trained once more on all 0.25-deg pixel-days (a random subset of at most `nn_max_samples` rows; one hidden
 # layer of `nn_hidden` tanh neurons, Levenberg-Marquardt with early stopping, `nn_restarts` random restarts with the

@@ -14,7 +14,7 @@
 # 3. with **triple collocation** (TC), which needs no reference at all: three collocated products with
 #    independent errors reveal each one's error variance and its correlation with the unknown truth
 #    ({cite}`mccoll2014tc`, {cite}`gruber2016tc`); seed 003 uses it for `[NN, FY3C, GEOS-5]`
-#    {cite}`zhao2021qinghai`.
+#    {cite}`lv2021qinghai`.
 #
 # On a synthetic study the generator recorded the error it put into each input, so TC can be checked
 # against it here, which is rarely possible. The chapter writes `data/runs/<study>/scoreboard.csv`, one row per
