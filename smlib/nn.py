@@ -19,8 +19,9 @@ Two trainers share one model interface (:class:`NNModel`, ``predict(X)``):
 Inputs and target are standardised with the training rows' mean and standard deviation (stored in the
 model), so inputs in K, dB and unitless indices are on a common scale. Soil moisture in m3/m3.
 
-Downscaling (stage 05): :func:`fine_auxiliary` (gap-free 1-km auxiliaries), :func:`downscale` (the
-0.25-deg network applied at 1 km, microwave inputs replicated or interpolated), :func:`correct_to_target`
+Downscaling (stage 05): :func:`fine_auxiliary` (gap-free 1-km auxiliaries), :func:`aux_scale_check` (which
+auxiliaries keep their 1-km detail; our extension), :func:`downscale` (the 0.25-deg network applied at 1 km,
+microwave inputs replicated or interpolated), :func:`correct_to_target`
 (optional coarse residual correction, our extension) and :func:`cross_validate` (random vs spatial-block
 folds).
 """
@@ -486,10 +487,57 @@ def fine_auxiliary(run_dir, names, fine_lat, fine_lon, coarse_aux=None, max_gap_
     return xr.Dataset(out), src
 
 
+def aux_scale_check(coarse_features, fine_aux, coarse, max_mismatch: float = 0.1, max_spread: float = 1.0):
+    """Which 1-km auxiliaries can carry their 1-km detail into a network trained at 0.25 deg (our extension).
+
+    The network learned how soil moisture varies with each auxiliary **across** 0.25-deg cells, on the
+    0.25-deg training series (``coarse_features``, e.g. MODIS LST block-averaged over clear pixels). Applying
+    it to a 1-km field assumes the 1-km auxiliary is the same quantity at a finer scale. Two checks, on the
+    inputs alone, per auxiliary in ``fine_aux``:
+
+    - ``mismatch``: standard deviation of (block mean of the 1-km field minus the training series) over the
+      cell-days, divided by the standard deviation of the training series. Large when the 1-km field is a
+      different product (ESTARFM's gap-free all-sky LST against clear-sky MODIS means), so its detail would
+      come with an offset the network never saw;
+    - ``spread``: standard deviation of the within-cell detail (1-km value minus its cell mean) divided by the
+      across-cell standard deviation of the training series. Above 1 the 1-km values lie mostly outside the
+      range the network was fitted on (1-km slope varies three times more inside a cell than between cells),
+      and a tanh network extrapolates.
+
+    ``fine_detail`` is True where ``mismatch <= max_mismatch`` and ``spread <= max_spread``. Auxiliaries that
+    fail are applied like the microwave inputs (their 0.25-deg training series brought to 1 km) by
+    :func:`downscale` when only the passing ones are given as ``fine_aux``. Returns a DataFrame indexed by name.
+    """
+    import pandas as pd
+
+    from . import grid as _grid
+
+    rows = []
+    for name in fine_aux.data_vars:
+        if name not in coarse_features:
+            continue
+        a = fine_aux[name]
+        c = coarse_features[name]
+        bm = _grid.block_mean(a, coarse)
+        if "time" in a.dims and "time" in c.dims:
+            c = c.sel(time=a["time"])
+        sd = float(c.std())
+        sd = sd if sd > 0 else float("nan")
+        mismatch = float((bm - c).std()) / sd
+        within = float((a - _grid.replicate(bm, a["lat"].values, a["lon"].values).transpose(*a.dims).values).std())
+        spread = within / sd
+        rows.append({"name": name, "mismatch": mismatch, "spread": spread,
+                     "fine_detail": bool(mismatch <= max_mismatch and spread <= max_spread)})
+    return pd.DataFrame(rows, columns=["name", "mismatch", "spread", "fine_detail"]).set_index("name")
+
+
 def fine_inputs(coarse_features, fine_aux, inputs, fine_lat, fine_lon, times, resampling: str = "replicate"):
     """Inputs on the 1-km grid for ``times``: microwave features of ``coarse_features`` brought to 1 km by
     ``resampling`` (``replicate``: nearest replication of the 0.25-deg value, the paper's "replication
-    expansion"; ``bilinear``: interpolation between cell centres) and 1-km auxiliaries from ``fine_aux``."""
+    expansion"; ``bilinear``: interpolation between cell centres, the cell's own value where a neighbouring
+    cell is missing) and 1-km auxiliaries from ``fine_aux``. An input found in ``fine_aux`` is taken at 1 km;
+    any other input (including an auxiliary left out of ``fine_aux``, see :func:`aux_scale_check`) comes from
+    ``coarse_features`` by ``resampling``."""
     import xarray as xr
 
     from . import grid as _grid
@@ -505,7 +553,8 @@ def fine_inputs(coarse_features, fine_aux, inputs, fine_lat, fine_lon, times, re
             if resampling == "replicate":
                 cols[f] = _grid.replicate(da, fine_lat, fine_lon)
             elif resampling == "bilinear":
-                cols[f] = _grid.bilinear(da, fine_lat, fine_lon)
+                # a 1-km pixel next to a missing cell (swath edge) keeps its own cell's value
+                cols[f] = _grid.bilinear(da, fine_lat, fine_lon).fillna(_grid.replicate(da, fine_lat, fine_lon))
             else:
                 raise DataError(f"resampling must be 'replicate' or 'bilinear', got {resampling!r}")
         else:

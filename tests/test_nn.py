@@ -169,3 +169,32 @@ def test_correct_to_target_block_restores_cell_means():
     assert nn.correct_to_target(fine, target, method="none") is fine
     with pytest.raises(DataError, match="residual"):
         nn.correct_to_target(fine, target, method="mean")
+
+
+def test_aux_scale_check_flags_mismatched_and_out_of_range_auxiliaries():
+    import pandas as pd
+    import xarray as xr
+
+    from smlib import grid
+
+    fine_g, coarse_g = grid.Grid(0.05, 100, 101, 36, 37), grid.Grid(0.25, 100, 101, 36, 37)
+    t = pd.date_range("2021-05-01", periods=4)
+    rng = np.random.default_rng(3)
+    cells = rng.normal(size=(4, 4, 4))
+    coarse_series = xr.DataArray(cells, dims=("time", "lat", "lon"),
+                                 coords={"time": t, "lat": coarse_g.lat, "lon": coarse_g.lon})
+    rep = grid.replicate(coarse_series, fine_g.lat, fine_g.lon).transpose("time", "lat", "lon").values
+    small = 0.1 * rng.normal(size=rep.shape)
+    coords = {"time": t, "lat": fine_g.lat, "lon": fine_g.lon}
+    fine = xr.Dataset({
+        "good": (("time", "lat", "lon"), rep + small - grid.replicate(
+            grid.block_mean(xr.DataArray(small, dims=("time", "lat", "lon"), coords=coords), coarse_g),
+            fine_g.lat, fine_g.lon).transpose("time", "lat", "lon").values),
+        "offset": (("time", "lat", "lon"), 1.5 * rep + 1.0),  # another product: its cell means differ
+        "rough": (("time", "lat", "lon"), rep + 3.0 * rng.normal(size=rep.shape)),  # far outside the training range
+    }, coords=coords)
+    feats = xr.Dataset({k: coarse_series for k in ("good", "offset", "rough")})
+    chk = nn.aux_scale_check(feats, fine, coarse_g)
+    assert chk.loc["good", "mismatch"] < 1e-6 and chk.loc["good", "fine_detail"]
+    assert chk.loc["offset", "mismatch"] > 0.1 and not chk.loc["offset", "fine_detail"]
+    assert chk.loc["rough", "spread"] > 1.0 and not chk.loc["rough", "fine_detail"]
