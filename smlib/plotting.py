@@ -94,9 +94,15 @@ def map_field(da, ax=None, name: str | None = None, cmap: str | None = None, vmi
         ax.set_extent(extent, crs=ccrs.PlateCarree())
         if coastlines_available():
             ax.coastlines(linewidth=0.6)
+        import matplotlib.ticker as mticker
+
         gl = ax.gridlines(draw_labels=True, linewidth=0.3, alpha=0.5)
         gl.top_labels = False
         gl.right_labels = False
+        gl.xlocator = mticker.MaxNLocator(nbins=3)  # readable longitude labels on small panels
+        gl.ylocator = mticker.MaxNLocator(nbins=4)
+        gl.xlabel_style = {"size": 8}
+        gl.ylabel_style = {"size": 8}
     else:
         ax.set_xlabel("longitude [deg E]")
         ax.set_ylabel("latitude [deg N]")
