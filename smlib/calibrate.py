@@ -53,6 +53,7 @@ import pandas as pd
 import xarray as xr
 
 from .errors import DataError, InputError
+from .device import resolve_device  # noqa: F401  (re-exported: cal.resolve_device)
 
 #: Soil-moisture layers the network predicts (output channels in this order).
 LAYERS = ("ssm", "rzsm")
@@ -65,15 +66,6 @@ SM_RANGE = (0.0, 0.7)
 
 
 # ------------------------------------------------------------------------------------------- utilities
-def resolve_device(device: str | None = "auto") -> str:
-    """``"auto"`` -> ``"cuda"`` when a GPU is present, else ``"cpu"``; any other value is returned."""
-    import torch
-
-    if device in (None, "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise DataError(f"device {device!r} requested but CUDA is not available; use 'cpu' or 'auto'")
-    return str(device)
 
 
 def _seed_all(seed: int) -> None:

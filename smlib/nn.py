@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import DataError
+from .device import resolve_device  # noqa: F401  (re-exported: nn.resolve_device)
 
 # ----------------------------------------------------------------------------------- the network
 
@@ -293,15 +294,6 @@ def fit_lm(X, y, hidden: int = 10, restarts: int = 4, seed: int = 0, val_fractio
 
 
 # ----------------------------------------------------------------------------------- Adam (PyTorch)
-def resolve_device(device: str = "auto") -> str:
-    """``"auto"`` -> ``"cuda"`` when a GPU is visible, else ``"cpu"``; other values are passed through."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise DataError(f"device {device!r} requested but torch sees no CUDA device; use 'cpu' or 'auto'")
-    return device
 
 
 def _torch_net(n_in: int, hidden: tuple):

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from ..errors import DataError
 from .data import FusionData
 from .model import PatchDiscriminator, ResidualGenerator
+from ..device import resolve_device as _resolve_device
 
 
 @dataclass
@@ -95,10 +96,9 @@ class DrcGAN:
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
-    """``device`` as a :class:`torch.device`; ``None`` or ``"auto"`` picks CUDA when present, else CPU."""
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    """``device`` as a :class:`torch.device`: ``None``/``"auto"`` picks CUDA when present (see
+    :func:`smlib.device.resolve_device`)."""
+    return torch.device(_resolve_device(device))
 
 
 def build(config: DrcGANConfig, in_channels: int, center: int, n_static: int, sm_mean: float = 0.0,
