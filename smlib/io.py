@@ -203,14 +203,21 @@ def read_input(run_dir: str | os.PathLike, name: str, variables=None, load: bool
         raise InputError(f"{name!r} is not a canonical method input; valid: {', '.join(CANONICAL)}, model_<name>")
     path = inputs_dir(run_dir) / f"{name}.nc"
     ds = open_dataset(path, what=describe_input(name), load=load)
-    if variables is not None:
-        variables = [variables] if isinstance(variables, str) else list(variables)
-        missing = [v for v in variables if v not in ds.data_vars]
-        if missing:
-            raise InputError(f"{path}: lacks variable(s) {', '.join(missing)}; it has "
-                             f"{', '.join(ds.data_vars)} and should contain {describe_input(name)}")
-        ds = ds[variables]
-    return ds
+    return select_variables(ds, variables, path, f"it should contain {describe_input(name)}")
+
+
+def select_variables(ds: xr.Dataset, variables, path, hint: str = "", kind: str = "variable") -> xr.Dataset:
+    """``ds[variables]`` (a name or a list; ``None`` = all), or :class:`InputError` naming the file,
+    the missing ``kind`` entries, those it has, and ``hint``."""
+    if variables is None:
+        return ds
+    variables = [variables] if isinstance(variables, str) else list(variables)
+    missing = [v for v in variables if v not in ds.data_vars]
+    if missing:
+        tail = f"; {hint}" if hint else ""
+        raise InputError(f"{path}: lacks {kind}(s) {', '.join(missing)}; it has "
+                         f"{', '.join(map(str, ds.data_vars))}{tail}")
+    return ds[variables]
 
 
 def has_input(run_dir: str | os.PathLike, name: str) -> bool:

@@ -171,3 +171,26 @@ def to_canonical(values: np.ndarray, units: str | None, target: str, name: str =
         if ul == target.lower() or ul in {"", "1", "-", "none"}:
             return v
     raise InputError(f"{where}: cannot convert {name or 'variable'} from units {u!r} to {target}")
+
+
+def stack_daily(per_day: dict, grid, start, end, combine=None):
+    """``{date: {name: (lat, lon) array}}`` -> a daily ``(time, lat, lon)`` Dataset on ``grid``.
+
+    Days run from ``start`` to ``end`` (or over the dates present when ``start`` is None); a missing
+    day or variable is NaN. ``combine`` reduces the value stored for a day (e.g. several MODIS tiles
+    -> their NaN-aware mean); ``None`` takes it as it is.
+    """
+    import pandas as pd
+    import xarray as xr
+
+    days = pd.date_range(start, end, freq="D") if start is not None else pd.DatetimeIndex(sorted(per_day))
+    names = sorted({k for d in per_day.values() for k in d})
+    data = {}
+    for n in names:
+        arr = np.full((len(days), grid.nlat, grid.nlon), np.nan)
+        for i, d in enumerate(days):
+            if d in per_day and n in per_day[d]:
+                v = per_day[d][n]
+                arr[i] = combine(v) if combine is not None else v
+        data[n] = (("time", "lat", "lon"), arr)
+    return xr.Dataset(data, coords={"time": days.values.astype("datetime64[ns]"), **grid.coords()})

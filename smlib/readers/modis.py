@@ -42,7 +42,7 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import InputError
-from ._common import check_file, fail
+from ._common import check_file, fail, stack_daily
 
 EXPECTED = "MODIS HDF4-EOS tile (MOD11A1, MOD13A2 or MOD09A1)"
 #: MODIS sinusoidal projection (sphere of radius 6371007.181 m)
@@ -204,16 +204,8 @@ def _assemble(per_day: dict, grid, start, end) -> xr.Dataset:
 
     if not per_day:
         raise InputError(f"MODIS: no tile dated within {start}..{end}")
-    days = pd.date_range(start, end, freq="D") if start is not None else pd.DatetimeIndex(sorted(per_day))
-    names = sorted({k for d in per_day.values() for k in d})
-    data = {}
-    for n in names:
-        arr = np.full((len(days), grid.nlat, grid.nlon), np.nan)
-        for i, d in enumerate(days):
-            if d in per_day and n in per_day[d]:
-                arr[i] = nanmean0(per_day[d][n])  # several tiles of a day: mosaic (mean where they overlap)
-        data[n] = (("time", "lat", "lon"), arr)
-    return xr.Dataset(data, coords={"time": days.values.astype("datetime64[ns]"), **grid.coords()})
+    # several tiles of a day: mosaic (mean where they overlap)
+    return stack_daily(per_day, grid, start, end, combine=nanmean0)
 
 
 def hdf_to_grid(paths, grid, start=None, end=None, quality: str = "default") -> xr.Dataset:

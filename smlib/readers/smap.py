@@ -38,7 +38,7 @@ import xarray as xr
 
 from ..errors import InputError
 from . import ease2
-from ._common import check_file, decode_cf, fail
+from ._common import check_file, decode_cf, fail, stack_daily
 from .gridded import nanmean0
 
 L3_EXPECTED = "SMAP L3 SPL3SMP/SPL3SMP_E HDF5 granule"
@@ -164,19 +164,6 @@ def _combine(am, pm, how: str):
     return np.where(np.isfinite(am), am, pm)  # am_first
 
 
-def _stack_daily(per_day: dict, grid, start, end) -> xr.Dataset:
-    days = pd.date_range(start, end, freq="D") if start is not None else pd.DatetimeIndex(sorted(per_day))
-    names = sorted({k for d in per_day.values() for k in d})
-    data = {}
-    for n in names:
-        arr = np.full((len(days), grid.nlat, grid.nlon), np.nan)
-        for i, d in enumerate(days):
-            if d in per_day and n in per_day[d]:
-                arr[i] = per_day[d][n]
-        data[n] = (("time", "lat", "lon"), arr)
-    return xr.Dataset(data, coords={"time": days.values.astype("datetime64[ns]"), **grid.coords()})
-
-
 def l3_to_grid(paths, grid, start=None, end=None, quality: str = "default", am_pm: str = "am_first") -> xr.Dataset:
     """L3 granules -> daily ``ssm``, ``tbv_asc``, ``tbh_asc`` (PM), ``tbv_des``, ``tbh_des`` (AM), ``qc``
     (0 where ``ssm`` is kept, see :func:`canonical_qc`) and ``retrieval_qual_flag`` on the lat/lon
@@ -217,7 +204,7 @@ def l3_to_grid(paths, grid, start=None, end=None, quality: str = "default", am_p
         per_day[date] = day
     if not per_day:
         raise InputError(f"{paths[0] if paths else 'smap'}: no SMAP L3 granule dated within {start}..{end}")
-    ds = canonical_qc(_stack_daily(per_day, grid, start, end), quality)
+    ds = canonical_qc(stack_daily(per_day, grid, start, end), quality)
     ds.attrs["source"] = "SMAP L3 SPL3SMP/SPL3SMP_E, EASE-Grid 2.0, regridded with smlib.readers.ease2"
     ds.attrs["quality_rule"] = f"retrieval_qual_flag: {quality}; AM/PM: {am_pm}"
     return ds
@@ -306,7 +293,7 @@ def l2_to_grid(paths, grid, start=None, end=None, quality: str = "default") -> x
         per_day[date] = out
     if not per_day:
         raise InputError(f"{paths[0] if paths else 'smap'}: no SMAP L2 half orbit dated within {start}..{end}")
-    ds = canonical_qc(_stack_daily(per_day, grid, start, end), quality)
+    ds = canonical_qc(stack_daily(per_day, grid, start, end), quality)
     ds.attrs["source"] = "SMAP L2 SPL2SMP half orbits on the EASE-Grid 2.0 M36 grid, regridded"
     ds.attrs["quality_rule"] = f"retrieval_qual_flag: {quality}"
     return ds
@@ -375,6 +362,6 @@ def l4_to_grid(paths, grid, start=None, end=None) -> xr.Dataset:
     per_day = {}
     for day, fields in acc.items():
         per_day[day] = {k: nanmean0(v) for k, v in fields.items()}
-    ds = _stack_daily(per_day, grid, start, end)
+    ds = stack_daily(per_day, grid, start, end)
     ds.attrs["source"] = "SMAP L4 SPL4SMAU/SPL4SMGP (GEOS-5 land data assimilation), 9 km EASE-Grid 2.0, regridded"
     return ds

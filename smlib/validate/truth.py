@@ -55,7 +55,7 @@ def read_truth(run_dir: str | os.PathLike, variables=None) -> xr.Dataset:
     ``porosity``...). Raises :class:`~smlib.errors.InputError` when the study is not synthetic, when
     the file is absent, or when a requested variable is missing.
     """
-    from ..io import open_dataset
+    from ..io import open_dataset, select_variables
 
     run_dir = Path(run_dir)
     raw = _study_raw(run_dir)
@@ -67,14 +67,7 @@ def read_truth(run_dir: str | os.PathLike, variables=None) -> xr.Dataset:
         raise InputError(f"{path}: file not found; the synthetic truth exists only for synthetic studies "
                          "(source: synthetic), written by stage 01")
     ds = open_dataset(path, what="the synthetic truth: ssm, rzsm, ndvi, lst_day, precip")
-    if variables is not None:
-        variables = [variables] if isinstance(variables, str) else list(variables)
-        missing = [v for v in variables if v not in ds.data_vars]
-        if missing:
-            raise InputError(f"{path}: lacks truth variable(s) {', '.join(missing)}; it has "
-                             f"{', '.join(map(str, ds.data_vars))}")
-        ds = ds[variables]
-    return ds
+    return select_variables(ds, variables, path, kind="truth variable")
 
 
 def _coarse_res(run_dir, coarse_res: float | None) -> float:
