@@ -314,6 +314,57 @@ def test_score_stations_nearest_bilinear_and_cv(run_dir):
     assert summ["n"] == 5 and summ["r"] == pytest.approx(float(np.median(df["r"])))
 
 
+
+def test_station_headroom_oracles(run_dir):
+    from smlib.validate.headroom import HEADROOM_COLUMNS, split_scales, station_headroom
+    from smlib.grid import Grid
+
+    truth = _load(run_dir / "inputs" / "truth.nc")["ssm"]
+    # split_scales: the two parts add back to the field, the detail averages to zero over each cell
+    cm, det = split_scales(truth, Grid(res=0.25, west=100.0, east=100.5, south=36.0, north=36.5))
+    xr.testing.assert_allclose(cm + det, truth)
+    assert abs(float(det.isel(time=0, lat=slice(0, 5), lon=slice(0, 5)).mean())) < 1e-6  # float32 truth
+    # a source that is the truth plus a constant: its detail is the truth's detail, so the
+    # "source detail + truth cell mean" oracle is the truth itself, and the source scores like the truth
+    # shifted by the constant
+    src = truth + 0.05
+    hr = station_headroom(run_dir, src, "ssm", name="src").set_index("field")
+    assert list(hr.reset_index().columns) == list(HEADROOM_COLUMNS)
+    ref = summarize_stations(score_stations(run_dir, truth, "ssm"))
+    assert hr.loc["truth (1 km)", "rmse"] == pytest.approx(ref["rmse"], abs=1e-6)
+    assert hr.loc["truth (1 km)", "stations"] == 5
+    for k in ("r", "rmse", "bias"):
+        assert hr.loc["src detail + truth cell mean", k] == pytest.approx(hr.loc["truth (1 km)", k], abs=1e-6)
+    assert hr.loc["src", "bias"] == pytest.approx(hr.loc["truth (1 km)", "bias"] + 0.05, abs=1e-6)
+    assert hr.loc["src", "r"] == pytest.approx(hr.loc["truth (1 km)", "r"], abs=1e-6)
+    # removing the mean bias cannot change r and brings the bias near zero
+    assert hr.loc["truth detail + src cell mean, bias removed", "r"] == pytest.approx(
+        hr.loc["truth detail + src cell mean", "r"], abs=1e-12)
+    assert abs(hr.loc["truth detail + src cell mean, bias removed", "bias"]) < 0.01
+    # the cell mean alone loses the 1-km detail that the stations see
+    assert hr.loc["truth cell mean", "rmse"] > hr.loc["truth (1 km)", "rmse"]
+    with pytest.raises(DataError, match="truth's grid"):
+        station_headroom(run_dir, _load(run_dir / "inputs" / "model_gleam.nc")["ssm"], "ssm")
+
+
+def test_compare_medians_known_answers(run_dir):
+    from smlib.validate import compare_medians
+
+    a = score_stations(run_dir, _load(run_dir / "products" / "lightgbm.nc"), "ssm")
+    b = a.assign(r=a["r"] - 0.1)
+    out = compare_medians(a, b, n_boot=500)
+    assert out["stations"] == 5 and out["share_better"] == 1.0
+    for k in ("diff", "diff_lo", "diff_hi", "median_paired"):
+        assert out[k] == pytest.approx(0.1, abs=1e-12)
+    # antisymmetric, and the interval holds the observed difference
+    c = a.assign(r=a["r"] + np.linspace(-0.05, 0.05, len(a)))
+    ab, ba = compare_medians(a, c, seed=3), compare_medians(c, a, seed=3)
+    assert ab["diff"] == pytest.approx(-ba["diff"]) and ab["diff_lo"] <= ab["diff"] <= ab["diff_hi"]
+    with pytest.raises(DataError, match="share no station"):
+        compare_medians(a, b.assign(station="X" + b["station"]))
+    with pytest.raises(DataError, match="not a column"):
+        compare_medians(a, b, metric="kge")
+
 def test_scoreboard_build(run_dir):
     board = scoreboard.build(run_dir)
     assert list(board.columns) == scoreboard.COLUMNS

@@ -17,8 +17,8 @@ Importing this package does no work (no file reads); the sub-modules import only
 pandas at module level.
 """
 
-from . import scoreboard
-from .match import at_stations, by_landcover, score_stations, summarize_stations
+from . import headroom, scoreboard
+from .match import at_stations, by_landcover, compare_medians, score_stations, summarize_stations
 from .metrics import (bias, mae, pairwise, pearson_r, pooled, rmse, spatial_correlation, spearman,
                       temporal_correlation, ubrmse)
 from .tc import extended_collocation, tc_bootstrap, tc_table, triple_collocation
@@ -27,4 +27,4 @@ from .truth import has_truth, read_truth, score_truth
 __all__ = ["pairwise", "spearman", "spatial_correlation", "temporal_correlation", "pooled", "bias", "rmse",
            "ubrmse", "mae", "pearson_r", "triple_collocation", "tc_bootstrap", "extended_collocation", "tc_table",
            "read_truth", "has_truth", "score_truth", "score_stations", "at_stations", "by_landcover",
-           "summarize_stations", "scoreboard"]
+           "summarize_stations", "compare_medians", "scoreboard", "headroom"]

@@ -139,3 +139,31 @@ def summarize_stations(df: pd.DataFrame) -> dict:
         v = df[k].to_numpy(float)
         out[k] = float(np.median(v[np.isfinite(v)])) if np.isfinite(v).any() else float("nan")
     return out
+
+
+def compare_medians(a: pd.DataFrame, b: pd.DataFrame, metric: str = "r", n_boot: int = 2000, seed: int = 0,
+                    alpha: float = 0.05) -> dict:
+    """Is product ``a`` better than ``b`` at the stations, beyond the luck of which stations exist?
+
+    ``a``, ``b``: per-station tables of :func:`score_stations` (paired on ``station``; stations in only
+    one are dropped). Returns ``stations`` (paired), ``median_a``, ``median_b``, ``diff`` (median of
+    ``a`` minus median of ``b``: the scoreboard's comparison), ``diff_lo``/``diff_hi`` (its
+    ``1 - alpha`` percentile interval from ``n_boot`` bootstrap resamples of the stations, the same
+    stations drawn for both products), ``median_paired`` (median over stations of the per-station
+    difference) and ``share_better`` (fraction of stations where ``a`` has the larger ``metric``;
+    for error metrics such as ``rmse`` read it as "larger"). Efron & Tibshirani (1993), percentile
+    bootstrap.
+    """
+    if metric not in a.columns or metric not in b.columns:
+        raise DataError(f"metric {metric!r} is not a column of both station tables")
+    m = a[["station", metric]].merge(b[["station", metric]], on="station", suffixes=("_a", "_b")).dropna()
+    if m.empty:
+        raise DataError("the two station tables share no station with a finite " + metric)
+    xa, xb = m[f"{metric}_a"].to_numpy(float), m[f"{metric}_b"].to_numpy(float)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(m), size=(int(n_boot), len(m)))
+    boot = np.median(xa[idx], axis=1) - np.median(xb[idx], axis=1)
+    lo, hi = np.quantile(boot, [alpha / 2, 1 - alpha / 2])
+    return {"stations": int(len(m)), "median_a": float(np.median(xa)), "median_b": float(np.median(xb)),
+            "diff": float(np.median(xa) - np.median(xb)), "diff_lo": float(lo), "diff_hi": float(hi),
+            "median_paired": float(np.median(xa - xb)), "share_better": float(np.mean(xa > xb))}
