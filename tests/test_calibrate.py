@@ -400,3 +400,20 @@ def test_coarse_difference_target_keeps_source_detail(tmp_path):
     assert np.isfinite(smooth["ssm"].values).all()
     with pytest.raises(DataError, match="pretrain_target"):
         cal.pretraining_reference(tmp_path, fields, ["model_era5land"], target="nonsense")
+
+
+def test_station_error_floor_and_summary_text():
+    floor = cal.station_error_floor({"error_sd": 0.03, "rz_error_sd": 0.0, "bias_sd": 0.04})
+    assert floor["ssm"] == pytest.approx(0.05) and floor["rzsm"] == pytest.approx(0.04)
+    assert np.isnan(cal.station_error_floor({})["ssm"])  # real stations record no error model
+    rows = []
+    for layer, src, cnn in (("ssm", 0.06, 0.04), ("rzsm", 0.04, 0.035)):
+        rows += [{"method": "source", "layer": layer, "rmse": src, "r": 0.7},
+                 {"method": "mean_bias", "layer": layer, "rmse": src - 0.005, "r": 0.7},
+                 {"method": "cnn_transfer", "layer": layer, "rmse": cnn, "r": 0.71}]
+    text = cal.summary_markdown(pd.DataFrame(rows), "lightgbm", target=0.3, floor=floor,
+                                extra={"ssm": "EXTRA-SSM"})
+    ssm, rz = [ln for ln in text.splitlines() if ln.startswith("- **")]
+    assert "this meets the target" in ssm and "(0.042)" in ssm and "-33%" in ssm and "EXTRA-SSM" in ssm
+    assert "does not meet" in rz and "0.050 m3/m3" in ssm
+    assert "Lowest held-out station RMSE: `cnn_transfer`" in text
