@@ -30,9 +30,11 @@ the synthetic reference field is done by :mod:`smlib.validate` in the notebook.
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from .errors import DataError, InputError
@@ -956,3 +958,71 @@ def load_point_stack(run_dir, names, stations: xr.Dataset, var: str = "ssm", qc_
         pts = at_stations(da, stations).reindex(station=stations["station"].values)
         out.append(pts.drop_vars([c for c in pts.coords if c not in ("time", "station")]).transpose("time", "station"))
     return xr.concat(out, dim="product", join="inner").assign_coords(product=list(names)).rename(var)
+
+
+@dataclass
+class PointRun:
+    """Result of :func:`point_run`: ``table`` (per product and station: ``n, r, ubrmse``), ``note`` (one
+    line: what ran, or why it was skipped), ``stations`` (the gauged stations used; None when skipped)."""
+
+    table: pd.DataFrame | None
+    note: str
+    stations: xr.Dataset | None = None
+
+
+def point_run(study_file, realdata, out_dir, sim_kwargs: dict, products=("smap", "ascat", "model_era5land",
+              "model_noah"), label_reference: str = "model_era5land", min_gauge_days: int = 300,
+              tc_min_n: int = 30, weight_scheme: str = "optimal", api_k=(0.5, 0.8, 0.95), sum_days=(3, 7, 30),
+              gains=None, obs_rescale: str = "meanstd", seed: int = 0, min_days: int = 30) -> PointRun:
+    """ML-DA in point mode on a real-data study (seed 002 at stations; e.g. ``data/studies/hawaii.yml``).
+
+    Where no gridded forcing exists, the simulator is driven by **station precipitation** (antecedent
+    precipitation and totals, :func:`build_features`) at the stations whose gauge has at least
+    ``min_gauge_days`` days; labels are the TC-R merge (:func:`merge_labels`) of ``products`` at the station
+    cells, rescaled to ``label_reference``; SMAP is nudged in with G chosen by leave-one-station-out CV.
+    ``realdata``: folder of the real-data samples; the study's inputs are made into ``out_dir`` once
+    (stage-01 ingest). Skipped, with the reason in ``note``, where the samples or the study file are absent
+    or no station is gauged. Units: soil moisture m3/m3 (ASCAT in % of saturation, so its ubRMSE is in %).
+    """
+    from .io import has_input
+    from .study import REPO_ROOT
+    from .validate import score_stations
+    from .validate.match import read_stations
+
+    study_file = Path(study_file)
+    realdata = Path(realdata) if Path(realdata).is_absolute() else REPO_ROOT / realdata
+    if not realdata.exists():
+        return PointRun(None, f"skipped: the real-data samples ({realdata}) are absent on this machine")
+    if not study_file.exists():
+        return PointRun(None, f"skipped: the study file {study_file} is absent")
+    out_dir = Path(out_dir)
+    if not has_input(out_dir, "stations"):
+        from .inputs import make_inputs
+        from .study import load as load_study
+
+        make_inputs(load_study(study_file), out_dir)
+    st_all = read_stations(out_dir)
+    if "precip" not in st_all:
+        return PointRun(None, "skipped: the stations record no precipitation")
+    st = st_all.isel(station=np.nonzero((st_all["precip"].notnull().sum("time") >= min_gauge_days).values)[0])
+    if st.sizes["station"] == 0:
+        return PointRun(None, f"skipped: no station has a rain gauge with {min_gauge_days} days or more")
+    names = [n for n in products if has_input(out_dir, n)]
+    if "smap" not in names:
+        return PointRun(None, "skipped: the study has no SMAP product to assimilate")
+    stack = load_point_stack(out_dir, names, st)
+    merge = merge_labels(stack, reference=label_reference, tc_min_n=tc_min_n, scheme=weight_scheme)
+    feat = build_features(xr.Dataset({"precip": st["precip"].transpose("time", "station")}), precip_var="precip",
+                          api_k=api_k, sum_days=sum_days)
+    feat, label = xr.align(feat, merge.merged.transpose("time", "station"), join="inner")
+    sim = fit_simulator(sim_kwargs, feat, label)
+    res = assimilate(sim, feat, label, stack.sel(product="smap", drop=True), gains=gains, gain_method="stations",
+                     stations=st, gain_folds=0, obs_rescale=obs_rescale, seed=seed, min_days=min_days)
+    fields = {**{n: stack.sel(product=n, drop=True) for n in names}, "tcr_merged": merge.merged,
+              "mlda_openloop": res.openloop, "mlda (CV)": res.station_series}
+    table = pd.concat({k: score_stations(out_dir, v.transpose("station", "time"), min_days=min_days, stations=st)
+                       .set_index("station")[["n", "r", "ubrmse"]] for k, v in fields.items()},
+                      names=["product"]).round(3)
+    note = (f"point run at {st.sizes['station']} gauged stations; G by leave-one-station-out CV: "
+            f"{res.station_cv.set_index('station')['gain'].to_dict()}")
+    return PointRun(table, note, st)

@@ -419,3 +419,27 @@ def test_point_mode_load_stack_and_simulate_at_stations(tmp_path, world):
     assert res.analysis.dims == ("time", "station") and res.openloop.notnull().all()
     with pytest.raises(Exception, match="ssm"):
         mlda.load_point_stack(tmp_path, ["stations"], st, var="rzsm")
+
+
+def test_point_run_skips_with_a_reason(tmp_path):
+    run = mlda.point_run(tmp_path / "hawaii.yml", tmp_path / "no_samples", tmp_path / "out", {"n_estimators": 10})
+    assert run.table is None and "absent on this machine" in run.note
+    (tmp_path / "samples").mkdir()
+    run = mlda.point_run(tmp_path / "missing.yml", tmp_path / "samples", tmp_path / "out", {"n_estimators": 10})
+    assert run.table is None and "missing.yml is absent" in run.note
+
+
+def test_point_run_on_the_hawaii_samples(tmp_path):
+    from smlib.study import REPO_ROOT
+
+    realdata = REPO_ROOT.parent / "shared" / "realdata"
+    if not realdata.exists():
+        pytest.skip("real-data samples absent")
+    run = mlda.point_run(REPO_ROOT / "data/studies/hawaii.yml", realdata, tmp_path / "hw",
+                         {"n_estimators": 50, "n_jobs": 1}, gains=[0.0, 0.3, 1.0], min_days=30)
+    assert run.table is not None, run.note
+    prods = set(run.table.index.get_level_values("product"))
+    assert {"smap", "tcr_merged", "mlda_openloop", "mlda (CV)"} <= prods
+    assert run.stations.sizes["station"] >= 1 and "gauged stations" in run.note
+    r = run.table["r"].dropna()
+    assert ((r >= -1) & (r <= 1)).all()

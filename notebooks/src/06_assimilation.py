@@ -327,6 +327,30 @@ results = pd.DataFrame(rows).set_index("product").round(4)
 io.write_table(results, ctx.tables / "assimilation_scores.csv")
 results
 
+# %% [markdown]
+# ### Is a difference in median R more than the luck of which stations exist?
+#
+# Thirty stations are a small sample. For each pair of products below, the stations are resampled with
+# replacement 2000 times (the same stations for both products) and the difference of the median R recomputed:
+# the 95% percentile interval says how much the comparison of the table above could change with another draw of
+# stations. `share better` is the fraction of stations at which the first product has the higher R.
+
+# %%
+r = results["R (stations)"]
+inputs_only = [k for k in r.index if k not in ("tcr_merged", "mlda_openloop") and not k.startswith(("mlda", "truth"))]
+best_input = r[inputs_only].idxmax()
+fields_at = {"mlda": ares.analysis if ares.station_series is None else ares.station_series,
+             "mlda_openloop": ares.openloop, best_input: final[best_input]}
+if has_truth:
+    fields_at["truth at 0.25 deg (upper bound)"] = validate.truth.truth_on_grid(truth_ssm, ares.openloop)
+per_st = {k: validate.score_stations(ctx.run_dir, v, min_days=min_days, stations=stations) for k, v in fields_at.items()}
+pairs = [("mlda", "mlda_openloop"), ("mlda", best_input), ("mlda_openloop", best_input)]
+pairs += [("truth at 0.25 deg (upper bound)", "mlda_openloop")] if has_truth else []
+signif = pd.DataFrame([{"comparison": f"{a} - {b}", **validate.compare_medians(per_st[a], per_st[b], seed=seed)}
+                       for a, b in pairs]).set_index("comparison")
+io.write_table(signif, ctx.tables / "assimilation_significance.csv")
+signif.round(4)
+
 # %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(7.5, 3.6))
 order = results["R (stations)"].drop(index=[i for i in results.index if "in-sample" in i]).sort_values()
@@ -394,42 +418,13 @@ paper_table
 # are absent. ASCAT H119 is in % of saturation, so its ubRMSE below is in %, not m3/m3.
 
 # %%
-from pathlib import Path
-
 from smlib.study import REPO_ROOT
 
-hawaii_study = REPO_ROOT / "data/studies/hawaii.yml"
-hawaii_table, hawaii_note = None, ""
-if not (Path(realdata) if Path(realdata).is_absolute() else REPO_ROOT / realdata).exists():
-    hawaii_note = f"skipped: the real-data samples ({realdata}) are absent on this machine"
-elif not hawaii_study.exists():
-    hawaii_note = f"skipped: the study file {hawaii_study} is absent"
-else:
-    from smlib.inputs import make_inputs
-    from smlib.study import load as load_study
-
-    hw = ctx.run_dir / "realdata_hawaii"
-    if not io.has_input(hw, "stations"):
-        make_inputs(load_study(hawaii_study), hw)
-    st_all = validate.match.read_stations(hw)
-    st_h = st_all.isel(station=np.nonzero((st_all["precip"].notnull().sum("time") >= 300).values)[0])
-    hw_names = [n for n in ("smap", "ascat", "model_era5land", "model_noah") if io.has_input(hw, n)]
-    hw_stack = mlda.load_point_stack(hw, hw_names, st_h)
-    hw_merge = mlda.merge_labels(hw_stack, reference="model_era5land", tc_min_n=tc_min_n, scheme=weight_scheme)
-    hw_feat = mlda.build_features(xr.Dataset({"precip": st_h["precip"].transpose("time", "station")}),
-                                  precip_var="precip", api_k=api_k, sum_days=sum_days)
-    hw_feat, hw_label = xr.align(hw_feat, hw_merge.merged.transpose("time", "station"), join="inner")
-    hw_sim = mlda.fit_simulator(sim_kwargs, hw_feat, hw_label)
-    hw_res = mlda.assimilate(hw_sim, hw_feat, hw_label, hw_stack.sel(product="smap", drop=True), gains=gains,
-                             gain_method="stations", stations=st_h, gain_folds=0,
-                             obs_rescale=obs_rescale, seed=seed, min_days=min_days)
-    hw_fields = {**{n: hw_stack.sel(product=n, drop=True) for n in hw_names}, "tcr_merged": hw_merge.merged,
-                 "mlda_openloop": hw_res.openloop, "mlda (CV)": hw_res.station_series}
-    hawaii_table = pd.concat({k: validate.score_stations(hw, v.transpose("station", "time"), min_days=min_days,
-                                                         stations=st_h).set_index("station")[["n", "r", "ubrmse"]]
-                              for k, v in hw_fields.items()}, names=["product"]).round(3)
-    hawaii_note = (f"Hawaii point run at {st_h.sizes['station']} gauged stations; G by leave-one-station-out CV: "
-                   f"{hw_res.station_cv.set_index('station')['gain'].to_dict()}")
+hw = mlda.point_run(REPO_ROOT / "data/studies/hawaii.yml", realdata, ctx.run_dir / "realdata_hawaii", sim_kwargs,
+                    tc_min_n=tc_min_n, weight_scheme=weight_scheme, api_k=api_k, sum_days=sum_days, gains=gains,
+                    obs_rescale=obs_rescale, seed=seed, min_days=min_days)
+hawaii_table, hawaii_note, st_h = hw.table, "Hawaii " + hw.note, hw.stations
+if hawaii_table is not None:
     io.write_table(hawaii_table.reset_index(), ctx.tables / "assimilation_hawaii.csv")
 print(hawaii_note)
 hawaii_table.unstack("station") if hawaii_table is not None else None
@@ -438,9 +433,6 @@ hawaii_table.unstack("station") if hawaii_table is not None else None
 # ## Summary
 
 # %%
-r = results["R (stations)"]
-inputs_only = [k for k in r.index if k not in ("tcr_merged", "mlda_openloop") and not k.startswith(("mlda", "truth"))]
-best_input = r[inputs_only].idxmax()
 lines = [
     f"- Labels: TC-R merging gives median station R {r['tcr_merged']:.3f} against "
     f"{label_scores.loc['equal-weight mean', 'R (stations)']:.3f} for the equal-weight mean.",
@@ -465,6 +457,10 @@ if has_truth and "truth at 0.25 deg (upper bound)" in r.index:
     lines.append(f"- Upper bound at the stations (truth block-averaged to 0.25 deg): median R "
                  f"{r['truth at 0.25 deg (upper bound)']:.3f}; the open loop leaves "
                  f"{r['truth at 0.25 deg (upper bound)'] - r['mlda_openloop']:+.3f} for assimilation to gain.")
+d = signif.loc["mlda - mlda_openloop"]
+lines.append(f"- mlda minus open loop in median station R: {d['diff']:+.4f}, 95% station-bootstrap interval "
+             f"[{d['diff_lo']:+.3f}, {d['diff_hi']:+.3f}]; R higher at {100 * d['share_better']:.0f}% of the "
+             f"stations (median per-station change {d['median_paired']:+.4f}).")
 if has_truth:
     lines.append(f"- Against the truth: mlda R {results.loc['mlda', 'R (truth)']:.3f}, open loop "
                  f"{results.loc['mlda_openloop', 'R (truth)']:.3f}, labels {results.loc['tcr_merged', 'R (truth)']:.3f}.")
