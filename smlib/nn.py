@@ -523,6 +523,25 @@ def aux_scale_check(coarse_features, fine_aux, coarse, max_mismatch: float = 0.1
     return pd.DataFrame(rows, columns=["name", "mismatch", "spread", "fine_detail"]).set_index("name")
 
 
+
+def select_fine_aux(names, scale: pd.DataFrame, mode="auto") -> list[str]:
+    """Which auxiliaries of ``names`` are applied with their 1-km detail (the rest come from the 0.25-deg
+    training series). ``mode``: ``"auto"`` keeps those that pass :func:`aux_scale_check` (``scale``'s
+    ``fine_detail``; a name the check could not assess is kept), ``"all"`` keeps every one (the paper's
+    setting), or a list of names keeps those listed. Raises :class:`~smlib.errors.DataError` for any other
+    string or for listed names that are not auxiliaries of the model."""
+    names = list(names)
+    if isinstance(mode, str):
+        if mode == "auto":
+            return [f for f in names if f not in scale.index or bool(scale.loc[f, "fine_detail"])]
+        if mode == "all":
+            return names
+        raise DataError(f"nn_fine_aux must be 'auto', 'all' or a list of auxiliary names, got {mode!r}")
+    unknown = [f for f in mode if f not in names]
+    if unknown:
+        raise DataError(f"nn_fine_aux names {unknown} are not auxiliary inputs of the model ({names or 'none'})")
+    return [f for f in names if f in list(mode)]
+
 def fine_inputs(coarse_features, fine_aux, inputs, fine_lat, fine_lon, times, resampling: str = "replicate"):
     """Inputs on the 1-km grid for ``times``: microwave features of ``coarse_features`` brought to 1 km by
     ``resampling`` (``replicate``: nearest replication of the 0.25-deg value, the paper's "replication

@@ -1,6 +1,7 @@
 """Known-answer tests of the Levenberg-Marquardt network and the PyTorch MLP (smlib.nn)."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from smlib import nn
@@ -198,3 +199,15 @@ def test_aux_scale_check_flags_mismatched_and_out_of_range_auxiliaries():
     assert chk.loc["good", "mismatch"] < 1e-6 and chk.loc["good", "fine_detail"]
     assert chk.loc["offset", "mismatch"] > 0.1 and not chk.loc["offset", "fine_detail"]
     assert chk.loc["rough", "spread"] > 1.0 and not chk.loc["rough", "fine_detail"]
+
+
+def test_select_fine_aux_modes():
+    scale = pd.DataFrame({"fine_detail": [True, False]}, index=pd.Index(["nsdsi", "lst"], name="name"))
+    names = ["nsdsi", "lst", "dem"]
+    assert nn.select_fine_aux(names, scale, "auto") == ["nsdsi", "dem"]  # dem not assessed: kept
+    assert nn.select_fine_aux(names, scale, "all") == names
+    assert nn.select_fine_aux(names, scale, ["dem", "lst"]) == ["lst", "dem"]  # model order
+    with pytest.raises(DataError, match="not auxiliary inputs"):
+        nn.select_fine_aux(names, scale, ["ndvi"])
+    with pytest.raises(DataError, match="'auto', 'all'"):
+        nn.select_fine_aux(names, scale, "some")

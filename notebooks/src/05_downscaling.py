@@ -300,12 +300,7 @@ nn_aux, nn_aux_src = nn.fine_auxiliary(ctx.run_dir, nn_aux_names, nn_fine.lat, n
                                        max_gap_days=nn_max_gap_days, use_estarfm=nn_use_estarfm)
 nn_scale = nn.aux_scale_check(nn_feats, nn_aux, nn_coarse, max_mismatch=nn_aux_max_mismatch,
                               max_spread=nn_aux_max_spread)
-if nn_fine_aux == "auto":
-    nn_fine_names = [f for f in nn_aux_names if f not in nn_scale.index or bool(nn_scale.loc[f, "fine_detail"])]
-elif nn_fine_aux == "all":
-    nn_fine_names = list(nn_aux_names)
-else:
-    nn_fine_names = [f for f in nn_aux_names if f in list(nn_fine_aux)]
+nn_fine_names = nn.select_fine_aux(nn_aux_names, nn_scale, nn_fine_aux)
 nn_scale["applied_at_1km"] = [f in nn_fine_names for f in nn_scale.index]
 io.write_table(nn_scale.reset_index(), ctx.tables / "downscaling_nn_aux_scale.csv")
 print("auxiliaries with their 1-km detail:", nn_fine_names or "none",
