@@ -300,7 +300,7 @@ else:
 # %% [markdown]
 # ## Summary
 
-# %%
+# %% tags=["hide-input"]
 floor = cal.station_error_floor(io.read_input(ctx.run_dir, "stations").attrs)
 extra = {layer: validate.headroom.calibration_text(
              layer, source_product, float(summary.query("method == 'source' and layer == @layer")["rmse"].iloc[0]),
