@@ -1000,15 +1000,6 @@ def score_methods(run_dir, preds: dict, stations: StationSet, min_days: int = 30
     return pd.DataFrame(rows), pd.concat(per, ignore_index=True)
 
 
-def mask_near_stations(ds, fields: Fields, stations: StationSet, km: float = 5.0, keep: str = "far"):
-    """``ds`` with pixels within ``km`` of a station set to NaN (``keep="far"``) or with every other pixel
-    set to NaN (``keep="near"``): to score a map away from, or at, the stations."""
-    if keep not in ("far", "near"):
-        raise DataError(f"keep must be 'far' or 'near', got {keep!r}")
-    d = distance_to_stations(fields, stations)
-    return ds.where(d > km) if keep == "far" else ds.where(d <= km)
-
-
 
 # --------------------------------------------------------------------------------- chapter summaries
 

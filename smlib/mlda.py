@@ -533,7 +533,6 @@ class Simulator:
 
     def importance(self):
         """Gain importance per feature (pandas Series, sorted, fractions summing to one)."""
-        import pandas as pd
 
         g = self.model.booster_.feature_importance(importance_type="gain")
         s = pd.Series(g / max(g.sum(), 1e-12), index=self.feature_names)
@@ -675,7 +674,6 @@ def select_gain(sim: Simulator, cube: np.ndarray, init: np.ndarray, obs: np.ndar
     smallest value is the one with the smallest state error. Returns ``(best_gain, table)`` with
     a pandas DataFrame of ``gain, rmse, ubrmse, r, n`` (pooled over folds).
     """
-    import pandas as pd
 
     from .cv import random_kfold
 
@@ -893,7 +891,6 @@ def select_gain_stations(runs: xr.DataArray, stations: xr.Dataset, k: int = 0, s
     ``gain, r_median, ubrmse_median, n_stations`` over all stations, ``cv`` a DataFrame per station
     (``station, fold, gain, r, ubrmse``) of the cross-validated scores.
     """
-    import pandas as pd
 
     from .cv import random_kfold
 

@@ -142,11 +142,15 @@ truth_ssm = validate.read_truth(ctx.run_dir, ["ssm"])["ssm"] if has_truth else N
 stations = validate.match.read_stations(ctx.run_dir)
 
 
+station_tables = {}  # per-station scores of every field scored below, by name
+
+
 def scores(name, da, at_stations=None):
     """Median station metrics and pooled truth metrics of one surface soil-moisture field
     (``at_stations``: the product's cross-validated station series, where it has one)."""
-    s = validate.summarize_stations(validate.score_stations(
-        ctx.run_dir, da if at_stations is None else at_stations, min_days=min_days, stations=stations))
+    station_tables[name] = validate.score_stations(ctx.run_dir, da if at_stations is None else at_stations,
+                                                   min_days=min_days, stations=stations)
+    s = validate.summarize_stations(station_tables[name])
     row = {"product": name, "stations": s["n"], "R (stations)": s["r"], "ubRMSE (stations)": s["ubrmse"]}
     if has_truth:
         t = validate.score_truth(ctx.run_dir, da, truth=truth_ssm)
@@ -339,14 +343,10 @@ results
 r = results["R (stations)"]
 inputs_only = [k for k in r.index if k not in ("tcr_merged", "mlda_openloop") and not k.startswith(("mlda", "truth"))]
 best_input = r[inputs_only].idxmax()
-fields_at = {"mlda": ares.analysis if ares.station_series is None else ares.station_series,
-             "mlda_openloop": ares.openloop, best_input: final[best_input]}
-if has_truth:
-    fields_at["truth at 0.25 deg (upper bound)"] = validate.truth.truth_on_grid(truth_ssm, ares.openloop)
-per_st = {k: validate.score_stations(ctx.run_dir, v, min_days=min_days, stations=stations) for k, v in fields_at.items()}
 pairs = [("mlda", "mlda_openloop"), ("mlda", best_input), ("mlda_openloop", best_input)]
 pairs += [("truth at 0.25 deg (upper bound)", "mlda_openloop")] if has_truth else []
-signif = pd.DataFrame([{"comparison": f"{a} - {b}", **validate.compare_medians(per_st[a], per_st[b], seed=seed)}
+signif = pd.DataFrame([{"comparison": f"{a} - {b}",
+                         **validate.compare_medians(station_tables[a], station_tables[b], seed=seed)}
                        for a, b in pairs]).set_index("comparison")
 io.write_table(signif, ctx.tables / "assimilation_significance.csv")
 signif.round(4)
